@@ -1,0 +1,1 @@
+"""Command-line verb groups; each module exposes `register(app)`."""
