@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 from rich.console import Console
 
@@ -51,21 +50,9 @@ eq_commands.register(app)
 
 
 def main() -> None:
-    """Console entry point: run the app, turning user errors into one clear line."""
+    """Console entry point: typer handles usage errors and exit codes; user errors become one line."""
     try:
-        exit_code = app(standalone_mode=False)
-    except click.ClickException as usage_error:
-        usage_error.show()
-        sys.exit(usage_error.exit_code)
+        app()
     except SonolabError as error:
         Console(stderr=True).print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
         sys.exit(USER_ERROR_EXIT_CODE)
-    except typer.Exit as exit_request:
-        sys.exit(exit_request.exit_code)
-    except typer.Abort:
-        Console(stderr=True).print("aborted")
-        sys.exit(130)
-    except KeyboardInterrupt:
-        Console(stderr=True).print("interrupted")
-        sys.exit(130)
-    sys.exit(exit_code if isinstance(exit_code, int) else 0)
