@@ -1,0 +1,131 @@
+"""Dataset integrity check: metadata vs files, undecodable audio, label parsing, duplicate content.
+
+Every problem is listed with its kind, file and reason; `ok` is true only when there are none.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sonolab.audio.io import load_audio
+from sonolab.data.content_hash import samples_hash
+from sonolab.data.items import DatasetIndex, Problem
+from sonolab.data.parallel import map_in_workers
+from sonolab.data.registry import load_dataset
+from sonolab.errors import AudioLoadError
+
+GROUP_UNITS: dict[str, str] = {"fsdd": "speakers", "emodb": "speakers", "esc50": "source recordings", "merge": "songs", "folder": "groups"}
+EXPECTED_DURATION_S: dict[str, float] = {"esc50": 5.0}
+
+
+@dataclass(frozen=True)
+class VerifyProblem:
+    kind: str  # missing_file, extra_file, bad_name, bad_row, duplicate_row, unreadable, empty, non_finite, truncated, wrong_length, duplicate_content, misplaced_file
+    path: str
+    reason: str
+    item_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "path": self.path, "reason": self.reason, "item_id": self.item_id}
+
+
+@dataclass
+class VerifyReport:
+    dataset: str
+    root: str
+    file_count: int
+    item_count: int
+    readable_count: int
+    class_counts: dict[str, int]
+    group_count: int
+    group_unit: str
+    problems: list[VerifyProblem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def class_count(self) -> int:
+        return len(self.class_counts)
+
+    def problem_counts(self) -> dict[str, int]:
+        return dict(Counter(problem.kind for problem in self.problems))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok, "dataset": self.dataset, "root": self.root, "files": self.file_count,
+            "items": self.item_count, "readable": self.readable_count, "classes": self.class_count,
+            "class_counts": self.class_counts, "groups": self.group_count, "group_unit": self.group_unit,
+            "problem_counts": self.problem_counts(), "problems": [problem.to_dict() for problem in self.problems],
+        }
+
+
+def _index_problem_kind(problem: Problem) -> str:
+    reason = problem.reason
+    for prefix, kind in (("missing file", "missing_file"), ("extra file", "extra_file"), ("unparseable name", "bad_name"),
+                         ("bad metadata row", "bad_row"), ("duplicate", "duplicate_row"), ("audio file outside", "misplaced_file")):
+        if reason.startswith(prefix):
+            return kind
+    return "metadata"
+
+
+def _audio_problem_kind(reason: str) -> str:
+    for prefix, kind in (("empty", "empty"), ("non-finite", "non_finite"), ("truncated", "truncated"), ("file not found", "missing_file")):
+        if reason.startswith(prefix):
+            return kind
+    return "unreadable"
+
+
+def _check_file(job: tuple[str, str, float | None]) -> tuple[str, str | None, str | None, str | None]:
+    """(item_id, content hash, problem kind, reason) for one file; never raises for a bad file."""
+    item_id, path, expected_duration_s = job
+    try:
+        audio, sample_rate_hz = load_audio(Path(path))
+    except AudioLoadError as error:
+        return item_id, None, _audio_problem_kind(error.reason), str(error)
+    if expected_duration_s is not None:
+        expected = int(round(expected_duration_s * sample_rate_hz))
+        if abs(audio.shape[1] - expected) > 1:
+            return item_id, samples_hash(audio, sample_rate_hz), "wrong_length", (
+                f"{path}: {audio.shape[1]} samples ({audio.shape[1] / sample_rate_hz:.3f} s), expected {expected_duration_s:g} s")
+    return item_id, samples_hash(audio, sample_rate_hz), None, None
+
+
+def verify_index(index: DatasetIndex, workers: int | None = None, progress: bool = False) -> VerifyReport:
+    """Decode every item of `index` and collect every problem."""
+    problems = [VerifyProblem(_index_problem_kind(p), p.path, p.reason, p.item_id) for p in index.problems]
+    expected = EXPECTED_DURATION_S.get(index.name)
+    jobs = [(item.item_id, str(item.path), expected) for item in index.items]
+    paths = {item.item_id: str(item.path) for item in index.items}
+    by_hash: dict[str, list[str]] = defaultdict(list)
+    readable = 0
+    for item_id, digest, kind, reason in map_in_workers(_check_file, jobs, workers, progress, f"verifying {index.name}"):
+        if digest is not None:
+            by_hash[digest].append(item_id)
+        if kind is None:
+            readable += 1
+        else:
+            problems.append(VerifyProblem(kind, paths[item_id], reason or kind, item_id))
+    for ids in by_hash.values():
+        if len(ids) > 1:
+            ids = sorted(ids)
+            for item_id in ids[1:]:
+                problems.append(VerifyProblem("duplicate_content", paths[item_id],
+                                              f"{paths[item_id]}: same decoded audio as {ids[0]} ({paths[ids[0]]})", item_id))
+    on_disk_problem_files = {p.path for p in index.problems if Path(p.path).is_file()}
+    return VerifyReport(
+        dataset=index.name, root=str(index.root), file_count=len(index.items) + len(on_disk_problem_files),
+        item_count=len(index.items), readable_count=readable,
+        class_counts=dict(sorted(Counter(str(item.label) for item in index.items).items())),
+        group_count=len({item.group for item in index.items}), group_unit=GROUP_UNITS.get(index.name, "groups"),
+        problems=problems,
+    )
+
+
+def verify_dataset(name: str, root: Path | str, workers: int | None = None, progress: bool = False) -> VerifyReport:
+    """Index dataset `name` at `root` leniently (bad names become problems) and verify every file."""
+    return verify_index(load_dataset(name, root, strict=False), workers=workers, progress=progress)
