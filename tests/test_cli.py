@@ -61,7 +61,7 @@ def test_numeric_options_name_their_unit() -> None:
     import typer.main
 
     unit_words = re.compile(r"(hz|db|seconds|_s\b|samples|frames|bins|semitones|lu|count|number|fraction|ratio|"
-                            r"factor|epochs|steps|seed|workers|folds|size|rate|strength|%|\bn\b|how many|index)", re.I)
+                            r"factor|weight|dimension|unitless|dimensionless|probability|epochs|steps|seed|workers|folds|size|rate|strength|%|\bn\b|how many|index)", re.I)
     click_group = typer.main.get_command(app)
     for path in _commands():
         command = click_group
