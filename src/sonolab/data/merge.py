@@ -24,6 +24,7 @@ import pandas as pd
 
 from sonolab.audio.io import audio_info_frames
 from sonolab.data.items import DatasetIndex, Item, Problem
+from sonolab.data.paths import resolve_inside
 from sonolab.errors import AudioLoadError, DatasetError
 
 QUADRANTS: tuple[str, ...] = ("Q1", "Q2", "Q3", "Q4")
@@ -78,16 +79,6 @@ def _read_csv(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
     if missing:
         raise DatasetError(f"{path}: missing column(s) {', '.join(missing)} (found: {', '.join(frame.columns)})")
     return frame
-
-
-def _inside(root: Path, relative: str) -> Path | None:
-    """`root / relative` resolved, or None when it escapes the root."""
-    candidate = (root / relative).resolve()
-    try:
-        candidate.relative_to(root.resolve())
-    except ValueError:
-        return None
-    return candidate
 
 
 def _read_tvt(root: Path, variant: str, scheme: str, problems: list[Problem]) -> dict[str, str]:
@@ -176,9 +167,10 @@ def load_merge(root: str | Path, variant: str | None = None, tvt_scheme: str = D
         if arousal is None or valence is None:
             problems.append(Problem(str(root / av_name), "arousal or valence is not a finite number", audio_id))
             continue
-        audio_path = _inside(root, f"audio/{quadrant}/{audio_id}.mp3")
-        lyrics_path = _inside(root, f"lyrics/{quadrant}/{lyric_id}.txt")
-        if audio_path is None or lyrics_path is None:
+        try:
+            audio_path = resolve_inside(root, f"audio/{quadrant}/{audio_id}.mp3", where)
+            lyrics_path = resolve_inside(root, f"lyrics/{quadrant}/{lyric_id}.txt", where)
+        except DatasetError:
             problems.append(Problem(where, "song id points outside the dataset root; refused", audio_id))
             continue
         reason = _check_audio(audio_path)

@@ -179,6 +179,7 @@ class TokenizedTexts:
     input_ids: torch.Tensor  # (n, length) int64
     attention_mask: torch.Tensor  # (n, length) int64
     truncated: list[str]  # ids whose text was longer than max_length_tokens
+    unknown_fraction: float = 0.0  # share of real tokens that are the tokenizer's unknown token
 
     def rows(self, wanted: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         position = {item_id: row for row, item_id in enumerate(self.ids)}
@@ -199,7 +200,20 @@ def tokenize_texts(texts: Mapping[str, str], tokenizer: Any, max_length_tokens: 
     encoded = tokenizer(
         [texts[i] for i in ids], padding="longest", truncation=True, max_length=max_length_tokens, return_tensors="pt"
     )
-    return TokenizedTexts(ids, encoded["input_ids"].long(), encoded["attention_mask"].long(), too_long)
+    input_ids, attention_mask = encoded["input_ids"].long(), encoded["attention_mask"].long()
+    return TokenizedTexts(ids, input_ids, attention_mask, too_long, _unknown_fraction(tokenizer, input_ids, attention_mask))
+
+
+def _unknown_fraction(tokenizer: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> float:
+    """Share of unknown tokens among the text's own tokens (special tokens not counted): near 1 means the
+    tokenizer does not fit the lyrics (wrong vocabulary)."""
+    unknown_id = getattr(tokenizer, "unk_token_id", None)
+    if unknown_id is None:
+        return 0.0
+    special = torch.tensor([i for i in tokenizer.all_special_ids if i != unknown_id], dtype=input_ids.dtype)
+    own = (attention_mask > 0) & ~torch.isin(input_ids, special)
+    count = int(own.sum())
+    return float(((input_ids == unknown_id) & own).sum()) / count if count else 0.0
 
 
 def cached_tokenize(
@@ -228,7 +242,8 @@ def cached_tokenize(
             header = handle.metadata() or {}
         tensors = load_file(str(path))
         return (
-            TokenizedTexts(json.loads(header["ids"]), tensors["input_ids"], tensors["attention_mask"], json.loads(header["truncated"])),
+            TokenizedTexts(json.loads(header["ids"]), tensors["input_ids"], tensors["attention_mask"], json.loads(header["truncated"]),
+                           float(header.get("unknown_fraction", 0.0))),
             path,
             True,
         )
@@ -238,6 +253,7 @@ def cached_tokenize(
             {"input_ids": tokens.input_ids.contiguous(), "attention_mask": tokens.attention_mask.contiguous()},
             str(temporary),
             metadata={"ids": json.dumps(tokens.ids), "truncated": json.dumps(tokens.truncated),
-                      "max_length_tokens": str(max_length_tokens), "truncation": str(truncation)},
+                      "max_length_tokens": str(max_length_tokens), "truncation": str(truncation),
+                      "unknown_fraction": str(tokens.unknown_fraction)},
         )
     return tokens, path, False

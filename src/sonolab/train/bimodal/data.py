@@ -1,0 +1,148 @@
+"""Bimodal data: log-mels (dB re unity, then the recipe's reference and floor) and cached lyric tokens per song.
+
+The `dataset_max` reference is computed over the TRAINING partition only and frozen into the
+feature settings that are saved with the model. Feature matrices are fitted to `target_frames`
+with a named crop strategy (`framing.crop` for training, `framing.eval_crop` otherwise) and padded
+with the floor value, never 0 dB.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from sonolab.audio.features import FeatureSettings, apply_reference_and_floor, compute_dataset_max_reference, log_mel_re_unity
+from sonolab.audio.framing import fit_frames
+from sonolab.audio.io import load_audio
+from sonolab.data.items import Item, Problem
+from sonolab.data.merge import read_lyrics
+from sonolab.errors import SonolabError
+
+from sonolab.models.bimodal import QUADRANT_CLASSES, TARGET_NAMES
+
+
+def song_log_mel_re_unity(path: str | Path, settings: FeatureSettings) -> np.ndarray:
+    """dB-re-unity log-mel `(n_mels, frames)` of one audio file at the settings' sample rate (mono)."""
+    audio, sample_rate_hz = load_audio(path, target_sample_rate_hz=settings.sample_rate_hz, mono=True)
+    return log_mel_re_unity(audio[0], sample_rate_hz, settings)
+
+
+def read_lyrics_of(items: Sequence[Item]) -> tuple[dict[str, str], list[Problem]]:
+    """Lyrics text per item id; unreadable lyrics come back as Problems."""
+    texts: dict[str, str] = {}
+    problems: list[Problem] = []
+    for item in items:
+        path = item.metadata.get("lyrics_path")
+        try:
+            if not path:
+                raise SonolabError(f"{item.path}: no lyrics_path in the item's metadata")
+            texts[item.item_id] = read_lyrics(path)
+        except SonolabError as error:
+            problems.append(Problem(str(path or item.path), str(error), item.item_id))
+    return texts, problems
+
+
+def freeze_reference(settings: FeatureSettings, training_matrices: Sequence[np.ndarray]) -> FeatureSettings:
+    """For `dataset_max`, the global maximum over the training matrices frozen into the settings."""
+    if settings.db_reference != "dataset_max":
+        return settings
+    return settings.with_updates(dataset_max_reference=compute_dataset_max_reference(training_matrices, settings))
+
+
+@dataclass
+class SongTable:
+    """Everything a song contributes, aligned by row."""
+
+    ids: list[str]
+    mels: list[np.ndarray] | None  # referenced + floored, full length (fitted per access)
+    input_ids: torch.Tensor | None
+    attention_mask: torch.Tensor | None
+    targets: torch.Tensor  # (n, 2) arousal, valence
+    labels: torch.Tensor  # (n,) quadrant index
+
+
+class SongDataset(Dataset):
+    """Dict samples: `mel` (1, n_mels, target_frames), `input_ids`, `attention_mask`, `av`, `label`, `index`.
+
+    Keys may be `(index, epoch)` pairs (the engine's EpochSampler): the crop generator is then a pure
+    function of (seed, epoch, index), so a resumed run draws the crops the uninterrupted one drew.
+    """
+
+    def __init__(self, table: SongTable, target_frames: int, floor_db: float, crop: str, seed: int = 0) -> None:
+        self.table = table
+        self.target_frames = int(target_frames)
+        self.floor_db = float(floor_db)
+        self.crop = crop
+        self.seed = int(seed)
+
+    def __len__(self) -> int:
+        return len(self.table.ids)
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, torch.Tensor]:
+        row, epoch = key if isinstance(key, tuple) else (key, 0)
+        sample: dict[str, torch.Tensor] = {
+            "av": self.table.targets[row], "label": self.table.labels[row], "index": torch.tensor(row),
+        }
+        if self.table.mels is not None:
+            rng = np.random.default_rng([self.seed, int(epoch), int(row)])
+            fitted = fit_frames(self.table.mels[row], self.target_frames, self.floor_db, self.crop, rng=rng)
+            sample["mel"] = torch.from_numpy(np.ascontiguousarray(fitted.features, dtype=np.float32)).unsqueeze(0)
+        if self.table.input_ids is not None:
+            sample["input_ids"] = self.table.input_ids[row]
+            sample["attention_mask"] = self.table.attention_mask[row]
+        return sample
+
+
+@dataclass
+class PreparedData:
+    """Per-partition tables, the frozen feature settings and every problem met on the way."""
+
+    tables: dict[str, SongTable]
+    settings: FeatureSettings
+    problems: list[Problem] = field(default_factory=list)
+    token_cache: Path | None = None
+    truncated_lyrics: list[str] = field(default_factory=list)
+
+
+def build_table(
+    ids: Sequence[str], by_id: dict[str, Item], mels: dict[str, np.ndarray] | None, settings: FeatureSettings,
+    tokens: Any | None,
+) -> SongTable:
+    rows = [item_id for item_id in ids if (mels is None or item_id in mels) and (tokens is None or item_id in tokens.ids)]
+    targets = torch.tensor([[by_id[i].targets[name] for name in TARGET_NAMES] for i in rows], dtype=torch.float32).reshape(-1, 2)
+    labels = torch.tensor([QUADRANT_CLASSES.index(by_id[i].label) for i in rows], dtype=torch.long)
+    referenced = [apply_reference_and_floor(mels[i], settings) for i in rows] if mels is not None else None
+    input_ids = attention_mask = None
+    if tokens is not None:
+        input_ids, attention_mask = tokens.rows(rows)
+    return SongTable(list(rows), referenced, input_ids, attention_mask, targets, labels)
+
+
+def collect_predictions(model: torch.nn.Module, dataset: SongDataset, batch_size: int = 32) -> dict[str, np.ndarray]:
+    """Run `model` over a dataset in order: rows, predicted av (if any), class probabilities (if any)."""
+    model.eval()
+    device = next(model.parameters()).device
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    rows, av, probabilities = [], [], []
+    with torch.no_grad():
+        for batch in loader:
+            batch = {key: value.to(device) for key, value in batch.items()}
+            outputs = model(batch)
+            rows.append(batch["index"].cpu())
+            if "av" in outputs:
+                av.append(outputs["av"].cpu())
+            if "logits" in outputs:
+                probabilities.append(torch.softmax(outputs["logits"], dim=1).cpu())
+    result = {"rows": torch.cat(rows).numpy()}
+    if av:
+        result["av"] = torch.cat(av).numpy()
+    if probabilities:
+        result["probabilities"] = torch.cat(probabilities).numpy()
+    return result
+
