@@ -14,6 +14,12 @@ from pathlib import Path
 from typing import Any
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it is renamed onto `path`, on error removed."""
@@ -24,6 +30,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     temporary = Path(temporary_name)
     try:
         yield temporary
+        if temporary.exists():  # mkstemp creates mode 0600; give the file the usual umask-based mode
+            os.chmod(temporary, 0o666 & ~_current_umask())
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)

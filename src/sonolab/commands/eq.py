@@ -1,9 +1,249 @@
-"""`sonolab` commands of the eq group (registered by `sonolab.cli`)."""
+"""`sonolab eq ...`: semantic EQ from SAFE-DB (train, generate, interpolate, apply, evaluate, plot).
+
+Without `--model` every command uses the default model shipped with sonolab (trained on the bundled,
+pseudonymised SAFE-DB copy), so it works offline and at once.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Optional
+
 import typer
+
+from sonolab.errors import ConfigError
+
+eq_app = typer.Typer(help="Semantic EQ: words (warm, bright, ...) to 5-band EQ settings, trained on SAFE-DB.", no_args_is_help=True)
+
+MODEL_HELP = "Model folder written by `sonolab eq train` (default: the model shipped with sonolab)."
+STRENGTH_HELP = "Multiplies all five gains (0 = flat, 1 = as generated, up to 2); gains stay within ±12 dB."
+JSON_HELP = "Print machine-readable JSON instead of a table."
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+def _check_strength(strength: float) -> None:
+    if not 0.0 <= strength <= 2.0:
+        raise ConfigError(f"--strength {strength} is outside 0..2 (fix: pass a value between 0 and 2)")
+
+
+def _load_model(model_dir: Optional[Path]):
+    from sonolab.semantic_eq.default import load_eq_model
+
+    return load_eq_model(model_dir)
+
+
+def _setting_table(title: str, settings: list[Any], column_names: list[str]):
+    from rich.table import Table
+
+    from sonolab.audio.eq import PLUGIN_LIMITS
+
+    table = Table(title=title)
+    table.add_column("parameter")
+    table.add_column("unit")
+    for name in column_names:
+        table.add_column(name, justify="right")
+    for index, limit in enumerate(PLUGIN_LIMITS):
+        unit = limit.unit or "-"
+        digits = 2 if limit.unit == "dB" else (0 if limit.unit == "Hz" else 3)
+        table.add_row(limit.name, unit, *[f"{s.to_vector()[index]:.{digits}f}" for s in settings])
+    return table
+
+
+def _holdout_fingerprint(dataset, holdout_index) -> str:
+    ids = sorted(dataset.rows[i].entry_id for i in holdout_index)
+    return hashlib.sha256("|".join(ids).encode()).hexdigest()[:16]
+
+
+def _load_dataset(root: Optional[Path], min_count: int):
+    from sonolab.data.safe import bundled_safe_csv, load_safe_csv
+
+    return load_safe_csv(bundled_safe_csv() if root is None else root, min_count_per_term=min_count)
+
+
+@eq_app.command("train")
+def train_command(
+    root: Path = typer.Option(..., "--root", help="SAFE-DB folder holding SAFEEqualiserUserData.csv (or the CSV itself)."),
+    out: Path = typer.Option(..., "--out", help="Model folder to write (model.safetensors, config.json, evaluation.json)."),
+    latent_size: int = typer.Option(8, "--latent-size", help="Latent dimensions of the autoencoder."),
+    epochs: int = typer.Option(150, "--epochs", help="Training epochs (passes over the training contributors' rows)."),
+    contrastive_weight: float = typer.Option(0.2, "--contrastive-weight", help="Final weight of the supervised contrastive loss (annealed from 0 over the first half)."),
+    min_count: int = typer.Option(5, "--min-count", help="Minimum valid rows for a term to be kept (count of rows)."),
+    holdout_fraction: float = typer.Option(0.2, "--holdout-fraction", help="Fraction of contributors held out for evaluation (0-1)."),
+    seed: int = typer.Option(0, "--seed", help="Seed for the split, initialisation and batching."),
+) -> None:
+    """Fit the semantic EQ model on the training contributors and evaluate it on the held-out ones."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from sonolab.atomic import write_json_atomic
+    from sonolab.semantic_eq.evaluate import evaluate_generators, evaluation_table
+    from sonolab.semantic_eq.generators import MedianGenerator, RandomGenerator
+    from sonolab.semantic_eq.train import EqTrainConfig, fit_eq_model
+
+    console = _console()
+    dataset = _load_dataset(root, min_count)
+    console.print(f"{dataset.source}: {dataset.rows_read} rows read, {len(dataset.rows)} kept over {len(dataset.terms)} terms; dropped {dataset.dropped}; {len(dataset.problems)} malformed rows")
+    for problem in dataset.problems[:20]:
+        console.print(f"  row {problem.row_number}: {problem.reason}", highlight=False)
+    if len(dataset.problems) > 20:
+        console.print(f"  ... and {len(dataset.problems) - 20} more (all listed in {out / 'config.json'})")
+    config = EqTrainConfig(latent_size=latent_size, epochs=epochs, contrastive_weight=contrastive_weight, holdout_fraction=holdout_fraction, seed=seed)
+    with Progress(TextColumn("training"), BarColumn(), TextColumn("{task.completed}/{task.total} epochs {task.fields[loss]}"), TimeRemainingColumn(), console=console) as progress:
+        task = progress.add_task("train", total=epochs, loss="")
+        model, record = fit_eq_model(dataset, config, on_epoch=lambda epoch, r: progress.update(task, completed=epoch, loss=f"recon {r['reconstruction']:.4f}"))
+    train_index, holdout_index = record["train_index"], record["holdout_index"]
+    median = MedianGenerator.fit(dataset.vectors()[train_index], dataset.labels()[train_index], model.terms)
+    results = evaluate_generators(dataset, train_index, holdout_index, [model, median, RandomGenerator(model.terms, seed)], seed)
+    command = f"sonolab eq train --root {root} --out {out} --latent-size {latent_size} --epochs {epochs} --contrastive-weight {contrastive_weight} --min-count {min_count} --holdout-fraction {holdout_fraction} --seed {seed}"
+    model.metadata["data"].update({"min_count_per_term": min_count, "holdout_fingerprint": _holdout_fingerprint(dataset, holdout_index), "problem_rows": [p.to_dict() for p in dataset.problems], "dropped": dataset.dropped})
+    model.save(out, extra={"command": command})
+    write_json_atomic(out / "evaluation.json", results)
+    _print_results(results)
+    console.print(f"model written to {out} (terms: {', '.join(model.terms)})")
+
+
+def _print_results(results: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    from sonolab.semantic_eq.evaluate import evaluation_table
+
+    header, rows = evaluation_table(results)
+    table = Table(title=f"held-out contributors: {results['rows_holdout']} rows ({results['holdout_term_counts']})")
+    for name in header:
+        table.add_column(name, justify="left" if name == "metric" else "right")
+    for row in rows:
+        table.add_row(*row)
+    _console().print(table)
+
+
+@eq_app.command("generate")
+def generate_command(
+    term: str = typer.Argument(..., help="Descriptor, e.g. warm or bright."),
+    model_dir: Optional[Path] = typer.Option(None, "--model", help=MODEL_HELP),
+    strength: float = typer.Option(1.0, "--strength", help=STRENGTH_HELP),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Print the 13 EQ parameters (with units) for TERM."""
+    _check_strength(strength)
+    model = _load_model(model_dir)
+    setting = model.generate(term, strength)
+    if as_json:
+        typer.echo(json.dumps({"term": term, "strength": strength, "setting": setting.to_dict()}, indent=2))
+    else:
+        _console().print(_setting_table(f"'{term}' at strength {strength:g}", [setting], [term]))
+
+
+@eq_app.command("interpolate")
+def interpolate_command(
+    term_a: str = typer.Argument(..., help="Start descriptor."),
+    term_b: str = typer.Argument(..., help="End descriptor."),
+    steps: int = typer.Option(5, "--steps", help="Number of settings from A to B, both ends included (at least 2)."),
+    model_dir: Optional[Path] = typer.Option(None, "--model", help=MODEL_HELP),
+    strength: float = typer.Option(1.0, "--strength", help=STRENGTH_HELP),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """A -> B in K settings (straight line between the terms' latent centroids)."""
+    _check_strength(strength)
+    settings = _load_model(model_dir).interpolate(term_a, term_b, steps, strength)
+    weights = [index / (steps - 1) for index in range(steps)]
+    if as_json:
+        typer.echo(json.dumps({"from": term_a, "to": term_b, "steps": [{"weight": w, "setting": s.to_dict()} for w, s in zip(weights, settings)]}, indent=2))
+    else:
+        _console().print(_setting_table(f"{term_a} -> {term_b}", settings, [f"{w:.2f}" for w in weights]))
+
+
+@eq_app.command("apply")
+def apply_command(
+    term: str = typer.Argument(..., help="Descriptor, e.g. warm or bright."),
+    input_path: Path = typer.Argument(..., help="Audio file to process (WAV, FLAC, OGG, MP3)."),
+    output_path: Path = typer.Argument(..., help="Where to write the result (sample rate, channels and format kept)."),
+    model_dir: Optional[Path] = typer.Option(None, "--model", help=MODEL_HELP),
+    strength: float = typer.Option(1.0, "--strength", help=STRENGTH_HELP),
+    no_loudness_match: bool = typer.Option(False, "--no-loudness-match", help="Keep the EQ's level change instead of matching integrated loudness (LUFS) to the input."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Equalise an audio file with TERM, loudness-matched to the input (BS.1770) and without clipping."""
+    from sonolab.semantic_eq.apply import apply_to_file
+
+    _check_strength(strength)
+    setting = _load_model(model_dir).generate(term)
+    report = apply_to_file(input_path, output_path, setting, strength, loudness_match=not no_loudness_match)
+    if as_json:
+        typer.echo(json.dumps({"term": term, "input": str(input_path), "output": str(output_path), **report.to_dict()}, indent=2))
+        return
+    console = _console()
+    console.print(_setting_table(f"'{term}' applied at strength {strength:g}", [report.setting], [term]))
+    if report.input_loudness_lufs is not None and report.output_loudness_lufs is not None:
+        console.print(f"loudness: input {report.input_loudness_lufs:.2f} LUFS, output {report.output_loudness_lufs:.2f} LUFS (make-up gain {report.makeup_gain_db:+.2f} dB)")
+    for note in report.notes:
+        console.print(f"note: {note}", highlight=False)
+    console.print(f"written {output_path} ({report.channels} channel(s), {report.sample_rate_hz} Hz)")
+
+
+@eq_app.command("evaluate")
+def evaluate_command(
+    model_dir: Optional[Path] = typer.Option(None, "--model", help=MODEL_HELP),
+    root: Optional[Path] = typer.Option(None, "--root", help="SAFE-DB folder the model was trained on (default: the bundled copy)."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Held-out contributors: the model beside the per-term median and random settings."""
+    from sonolab.data.safe import grouped_holdout
+    from sonolab.semantic_eq.evaluate import evaluate_generators
+    from sonolab.semantic_eq.generators import MedianGenerator, RandomGenerator
+
+    model = _load_model(model_dir)
+    training = model.metadata.get("training", {})
+    data_info = model.metadata.get("data", {})
+    dataset = _load_dataset(root, int(data_info.get("min_count_per_term", 5)))
+    seed = int(training.get("seed", 0))
+    train_index, holdout_index = grouped_holdout(dataset, float(training.get("holdout_fraction", 0.2)), seed)
+    expected = data_info.get("holdout_fingerprint")
+    if expected and expected != _holdout_fingerprint(dataset, holdout_index):
+        raise ConfigError(
+            f"{dataset.source}: its held-out contributors differ from those {model.source_name()} was trained without, so the evaluation would leak (fix: pass --root the data the model was trained on)"
+        )
+    median = MedianGenerator.fit(dataset.vectors()[train_index], dataset.labels()[train_index], model.terms)
+    results = evaluate_generators(dataset, train_index, holdout_index, [model, median, RandomGenerator(model.terms, seed)], seed)
+    if as_json:
+        typer.echo(json.dumps(results, indent=2))
+    else:
+        _print_results(results)
+
+
+@eq_app.command("plot")
+def plot_command(
+    out: Path = typer.Option(..., "--out", help="PNG file to write."),
+    model_dir: Optional[Path] = typer.Option(None, "--model", help=MODEL_HELP),
+    terms: Optional[str] = typer.Option(None, "--terms", help="Comma-separated terms to draw (default: the four most frequent)."),
+    interpolate: str = typer.Option("warm,bright", "--interpolate", help="A,B: also draw the interpolation A -> B ('' for none)."),
+    steps: int = typer.Option(5, "--steps", help="Settings in the interpolation, both ends included."),
+    root: Optional[Path] = typer.Option(None, "--root", help="SAFE-DB folder whose human settings are drawn behind (default: the bundled copy)."),
+    strength: float = typer.Option(1.0, "--strength", help=STRENGTH_HELP),
+) -> None:
+    """Draw magnitude responses (dB vs Hz) of generated settings over the human settings of each term."""
+    from sonolab.semantic_eq.generators import check_term
+    from sonolab.semantic_eq.plot import plot_eq_responses
+
+    _check_strength(strength)
+    model = _load_model(model_dir)
+    chosen = [check_term(t, model.terms, model.source_name()) for t in terms.split(",")] if terms else None
+    pair = None
+    if interpolate:
+        parts = [p.strip() for p in interpolate.split(",")]
+        if len(parts) != 2:
+            raise ConfigError(f"--interpolate {interpolate!r} must be two terms A,B (fix: e.g. --interpolate warm,bright)")
+        pair = (check_term(parts[0], model.terms, model.source_name()), check_term(parts[1], model.terms, model.source_name()), steps)
+    dataset = _load_dataset(root, int(model.metadata.get("data", {}).get("min_count_per_term", 5)))
+    plot_eq_responses(model, out, chosen, dataset, pair, strength)
+    _console().print(f"written {out}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this group's commands to `app`."""
+    """Add the `eq` group to `app`."""
+    app.add_typer(eq_app, name="eq")

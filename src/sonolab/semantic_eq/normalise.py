@@ -15,15 +15,15 @@ from sonolab.audio.eq import PLUGIN_LIMITS
 _IS_LOG = np.array([limit.scale == "log" for limit in PLUGIN_LIMITS])
 _LOW = np.array([limit.minimum for limit in PLUGIN_LIMITS], dtype=np.float64)
 _HIGH = np.array([limit.maximum for limit in PLUGIN_LIMITS], dtype=np.float64)
-_LOW_T = np.where(_IS_LOG, np.log(_LOW), _LOW)
-_HIGH_T = np.where(_IS_LOG, np.log(_HIGH), _HIGH)
+_LOW_T = np.where(_IS_LOG, np.log(np.abs(_LOW)), _LOW)  # abs(): np.where evaluates both branches
+_HIGH_T = np.where(_IS_LOG, np.log(np.abs(_HIGH)), _HIGH)
 NORMALISATION_VERSION = "plugin-limits-log-freq-q-v1"
 
 
 def to_unit(vectors: np.ndarray) -> np.ndarray:
     """Plug-in values (..., 13) -> [0, 1] (log for Hz and Q, linear for dB), clipped to the limits first."""
     values = np.clip(np.asarray(vectors, dtype=np.float64), _LOW, _HIGH)
-    transformed = np.where(_IS_LOG, np.log(values), values)
+    transformed = np.where(_IS_LOG, np.log(np.where(_IS_LOG, values, 1.0)), values)
     return (transformed - _LOW_T) / (_HIGH_T - _LOW_T)
 
 
