@@ -78,7 +78,7 @@ def test_unknown_term_error_lists_known_terms(model, dataset) -> None:
 
 
 def test_save_load_round_trip_uses_safetensors_and_json(tmp_path: Path, dataset) -> None:
-    trained, record = fit_eq_model(dataset, EqTrainConfig(epochs=2, hidden_size=16, latent_size=3, seed=1))
+    trained, record = fit_eq_model(dataset, EqTrainConfig(epochs=2, hidden_size=16, latent_size=3, anchor_steps=20, seed=1))
     assert len(set(record["train_index"]) & set(record["holdout_index"])) == 0
     trained.save(tmp_path / "m")
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["config.json", "model.safetensors"]
@@ -98,3 +98,27 @@ def test_contrastive_loss_prefers_separated_terms_and_is_annealed() -> None:
     assert contrastive_weight_at(0, config) == 0.0
     assert 0.0 < contrastive_weight_at(25, config) < 0.5
     assert contrastive_weight_at(50, config) == 0.5 == contrastive_weight_at(99, config)
+
+
+def test_training_is_deterministic_and_anchors_beat_centroids_in_response_error(dataset) -> None:
+    from sonolab.audio.eq import log_frequency_grid_hz, responses_db
+
+    config = EqTrainConfig(epochs=3, hidden_size=16, latent_size=3, anchor_steps=40, seed=2)
+    first, record = fit_eq_model(dataset, config)
+    second, _ = fit_eq_model(dataset, config)
+    for key, value in first.network.state_dict().items():
+        assert torch.equal(value, second.network.state_dict()[key]), key
+    np.testing.assert_array_equal(first.term_anchors, second.term_anchors)
+    # the anchor is chosen to minimise the mean response error to the term's training settings
+    grid = log_frequency_grid_hz(64)
+    train_index = record["train_index"]
+    warm = dataset.vectors()[train_index][dataset.labels()[train_index] == "warm"]
+    targets = responses_db(warm, grid)
+
+    def mean_error(latent: np.ndarray) -> float:
+        curve = responses_db([first.decode(latent)[0]], grid)
+        return float(np.sqrt(((curve - targets) ** 2).mean(axis=1)).mean())
+
+    index = first.terms.index("warm")
+    assert mean_error(first.term_anchors[index]) < mean_error(first.term_centroids[index])
+    assert first.metadata["term_train_counts"]["warm"] == len(warm)

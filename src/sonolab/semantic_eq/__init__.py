@@ -3,7 +3,8 @@
 Modules (import what you need; torch is only imported by `model`, `train` and `default`):
 - `normalise`: fixed plug-in-bound normalisation to [0, 1] (log for Hz and Q, linear for dB);
 - `generators`: the `SettingGenerator` interface, `MedianGenerator`, `RandomGenerator`, `UnknownTermError`;
-- `model`: the residual autoencoder and `LatentEqModel` (term centroids, interpolation, sampling, safetensors);
+- `model`: the residual autoencoder and `LatentEqModel` (term anchors, interpolation, sampling, safetensors);
+- `response_torch`: the EQ's magnitude response in torch (the training loss and the anchor search);
 - `train`: `fit_eq_model(dataset, EqTrainConfig)` with an annealed supervised contrastive loss;
 - `default`: `load_eq_model(model_dir=None)`, the model shipped in `sonolab/assets/eq_default_model`;
 - `evaluate`: held-out-contributor metrics beside the reference generators;

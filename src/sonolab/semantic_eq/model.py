@@ -1,9 +1,13 @@
 """The term-conditioned generative model: a residual autoencoder over normalised EQ settings.
 
-Its latent space is shaped by a supervised contrastive term (annealed in during training); each term is
-summarised by the mean and spread of its training latents. term -> setting decodes the term's centroid,
-interpolation decodes straight lines between centroids, sampling decodes draws from the term's
-diagonal Gaussian. The decoder ends in a sigmoid and the fixed-bound inverse normalisation, so every
+It is trained in the response domain (RMS dB error of the decoded setting's magnitude response, see
+`response_torch`) and its latent space is shaped by a supervised contrastive term (annealed in during
+training). Each term is summarised by an *anchor* latent and the spread of its training latents: the
+anchor is the latent whose decoded setting minimises the mean RMS response error (dB) to that term's
+training settings (a geometric median in response space, found by gradient descent through the
+decoder). term -> setting decodes the anchor, interpolation decodes straight lines between anchors,
+sampling decodes draws from a diagonal Gaussian around the anchor with the term's latent spread times
+`sample_temperature` (< 1 keeps samples in the dense part of the term). The decoder ends in a sigmoid and the fixed-bound inverse normalisation, so every
 output lies inside the plug-in's limits.
 
 Saved as `model.safetensors` (weights and term statistics) + `config.json` (no pickle).
@@ -46,7 +50,8 @@ def single_thread() -> Iterator[None]:
         torch.set_num_threads(previous)
 
 CONFIG_NAME = "config.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+DEFAULT_SAMPLE_TEMPERATURE = 0.5
 
 
 @dataclass(frozen=True)
@@ -104,14 +109,18 @@ class LatentEqModel:
         self,
         network: EqAutoencoder,
         terms: list[str],
-        term_centroids: np.ndarray,
+        term_anchors: np.ndarray,
         term_stds: np.ndarray,
         metadata: dict[str, Any] | None = None,
+        term_centroids: np.ndarray | None = None,
+        sample_temperature: float = DEFAULT_SAMPLE_TEMPERATURE,
     ) -> None:
         self.network = network.eval()
         self.terms = list(terms)
-        self.term_centroids = np.asarray(term_centroids, dtype=np.float32)
+        self.term_anchors = np.asarray(term_anchors, dtype=np.float32)
         self.term_stds = np.asarray(term_stds, dtype=np.float32)
+        self.term_centroids = self.term_anchors if term_centroids is None else np.asarray(term_centroids, dtype=np.float32)
+        self.sample_temperature = float(sample_temperature)
         self.metadata = dict(metadata or {})
 
     # --- latent space -------------------------------------------------------------------------
@@ -125,7 +134,12 @@ class LatentEqModel:
             unit = self.network.decode(torch.as_tensor(np.atleast_2d(latents), dtype=torch.float32)).numpy()
         return settings_from_unit(unit, strength)
 
+    def anchor(self, term: str) -> np.ndarray:
+        """The latent `generate` decodes for `term` (its response-space geometric median)."""
+        return self.term_anchors[self.terms.index(check_term(term, self.terms, self.source_name()))]
+
     def centroid(self, term: str) -> np.ndarray:
+        """The mean training latent of `term` (kept for inspection; `generate` uses the anchor)."""
         return self.term_centroids[self.terms.index(check_term(term, self.terms, self.source_name()))]
 
     def source_name(self) -> str:
@@ -133,18 +147,19 @@ class LatentEqModel:
 
     # --- SettingGenerator ----------------------------------------------------------------------
     def generate(self, term: str, strength: float = 1.0) -> EqSetting:
-        return self.decode(self.centroid(term), strength)[0]
+        return self.decode(self.anchor(term), strength)[0]
 
     def interpolate(self, term_a: str, term_b: str, steps: int, strength: float = 1.0) -> list[EqSetting]:
         check_steps(steps)
-        start, end = self.centroid(term_a), self.centroid(term_b)
+        start, end = self.anchor(term_a), self.anchor(term_b)
         weights = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
         return self.decode((1 - weights) * start + weights * end, strength)
 
     def sample(self, term: str, count: int, seed: int = 0, strength: float = 1.0) -> list[EqSetting]:
         index = self.terms.index(check_term(term, self.terms, self.source_name()))
         rng = np.random.default_rng(seed)
-        draws = self.term_centroids[index] + rng.standard_normal((count, self.term_centroids.shape[1])) * self.term_stds[index]
+        noise = rng.standard_normal((count, self.term_anchors.shape[1])) * self.term_stds[index] * self.sample_temperature
+        draws = self.term_anchors[index] + noise
         return self.decode(draws.astype(np.float32), strength)
 
     # --- persistence ---------------------------------------------------------------------------
@@ -155,6 +170,7 @@ class LatentEqModel:
         model_dir = Path(model_dir)
         model_dir.mkdir(parents=True, exist_ok=True)
         tensors = {f"network.{key}": value.detach().contiguous() for key, value in self.network.state_dict().items()}
+        tensors["term_anchors"] = torch.as_tensor(self.term_anchors)
         tensors["term_centroids"] = torch.as_tensor(self.term_centroids)
         tensors["term_stds"] = torch.as_tensor(self.term_stds)
         with atomic_path(model_dir / WEIGHTS_NAME) as temporary:
@@ -163,6 +179,7 @@ class LatentEqModel:
             "format_version": FORMAT_VERSION,
             "architecture": asdict(self.network.config),
             "terms": self.terms,
+            "sample_temperature": self.sample_temperature,
             "normalisation": NORMALISATION_VERSION,
             "parameters": [limit.name for limit in PLUGIN_LIMITS],
             **{key: value for key, value in self.metadata.items() if key != "model_dir"},
@@ -193,6 +210,9 @@ class LatentEqModel:
             network.load_state_dict(state, strict=True)
         except RuntimeError as error:
             raise ConfigError(f"{weights_path}: weights do not match {config_path} ({error}) (fix: retrain the model)") from error
-        metadata = {key: value for key, value in config.items() if key not in ("architecture", "terms")}
+        metadata = {key: value for key, value in config.items() if key not in ("architecture", "terms", "sample_temperature")}
         metadata["model_dir"] = str(model_dir)
-        return cls(network, config["terms"], tensors["term_centroids"].numpy(), tensors["term_stds"].numpy(), metadata)
+        return cls(
+            network, config["terms"], tensors["term_anchors"].numpy(), tensors["term_stds"].numpy(), metadata,
+            term_centroids=tensors["term_centroids"].numpy(), sample_temperature=float(config.get("sample_temperature", DEFAULT_SAMPLE_TEMPERATURE)),
+        )

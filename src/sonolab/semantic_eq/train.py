@@ -1,8 +1,16 @@
 """Fit the semantic EQ autoencoder on the training contributors (plain seeded loop; the data is tiny).
 
-Loss = MSE of the normalised settings + w(epoch) * supervised contrastive loss (Khosla et al. 2020) on
-the L2-normalised latents; w rises linearly from 0 to `contrastive_weight` over the first
-`anneal_fraction` of the epochs, so reconstruction is learned before the latent space is pulled apart.
+Loss = RMS response error (dB, over a 64-point log grid, divided by `response_scale_db`)
+     + `parameter_weight` * MSE of the normalised settings
+     + w(epoch) * supervised contrastive loss (Khosla et al. 2020) on the L2-normalised latents;
+w rises linearly from 0 to `contrastive_weight` over the first `anneal_fraction` of the epochs, so
+reconstruction is learned before the latent space is pulled apart. The response term is the main one:
+the parameters are not identifiable (many settings draw one curve) and the evaluation measures curves;
+the small parameter term only keeps the latent space smooth where the response does not constrain it.
+
+After training, each term's anchor latent is found by gradient descent through the frozen decoder:
+the latent whose decoded setting minimises the mean RMS response error to the term's training settings
+(a geometric median in response space; it starts at the term's latent centroid, so it is deterministic).
 """
 
 from __future__ import annotations
@@ -19,7 +27,8 @@ import torch.nn.functional as functional
 from sonolab import __version__
 from sonolab.data.safe import SafeDataset, grouped_holdout
 from sonolab.errors import ConfigError
-from sonolab.semantic_eq.model import ArchitectureConfig, EqAutoencoder, LatentEqModel, single_thread
+from sonolab.semantic_eq.model import DEFAULT_SAMPLE_TEMPERATURE, ArchitectureConfig, EqAutoencoder, LatentEqModel, single_thread
+from sonolab.semantic_eq.response_torch import rms_db, unit_response_db
 from sonolab.semantic_eq.normalise import to_unit
 
 
@@ -35,6 +44,11 @@ class EqTrainConfig:
     contrastive_weight: float = 0.2
     contrastive_temperature: float = 0.2
     anneal_fraction: float = 0.5
+    response_scale_db: float = 6.0
+    parameter_weight: float = 0.1
+    anchor_steps: int = 300
+    anchor_learning_rate: float = 0.05
+    sample_temperature: float = DEFAULT_SAMPLE_TEMPERATURE
     holdout_fraction: float = 0.2
     seed: int = 0
 
@@ -96,6 +110,7 @@ def _fit_eq_model(
     term_ids = {term: index for index, term in enumerate(train_terms)}
     unit = torch.as_tensor(to_unit(dataset.vectors()[train_index]), dtype=torch.float32)
     label_ids = torch.as_tensor([term_ids[term] for term in labels_all[train_index]], dtype=torch.long)
+    curves = unit_response_db(unit).detach()
     network = EqAutoencoder(ArchitectureConfig(hidden_size=config.hidden_size, latent_size=config.latent_size, residual_blocks=config.residual_blocks))
     optimiser = torch.optim.AdamW(network.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.epochs)
@@ -104,20 +119,22 @@ def _fit_eq_model(
         network.train()
         weight = contrastive_weight_at(epoch, config)
         order = torch.randperm(unit.shape[0], generator=generator)
-        totals = {"reconstruction": 0.0, "contrastive": 0.0}
+        totals = {"response_rms_db": 0.0, "reconstruction": 0.0, "contrastive": 0.0}
         batches = 0
         for start in range(0, unit.shape[0], config.batch_size):
             batch = order[start : start + config.batch_size]
             if batch.numel() < 2:
                 continue
             reconstruction, latents = network(unit[batch])
+            response_loss = rms_db(unit_response_db(reconstruction), curves[batch]).mean()
             reconstruction_loss = functional.mse_loss(reconstruction, unit[batch])
             contrastive_loss = supervised_contrastive_loss(latents, label_ids[batch], config.contrastive_temperature)
-            loss = reconstruction_loss + weight * contrastive_loss
+            loss = response_loss / config.response_scale_db + config.parameter_weight * reconstruction_loss + weight * contrastive_loss
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
             optimiser.step()
+            totals["response_rms_db"] += float(response_loss.detach())
             totals["reconstruction"] += float(reconstruction_loss.detach())
             totals["contrastive"] += float(contrastive_loss.detach())
             batches += 1
@@ -131,6 +148,7 @@ def _fit_eq_model(
         latents = network.encode(unit).numpy()
     centroids = np.stack([latents[label_ids.numpy() == index].mean(axis=0) for index in range(len(train_terms))])
     stds = np.stack([latents[label_ids.numpy() == index].std(axis=0) for index in range(len(train_terms))])
+    anchors, anchor_errors = find_term_anchors(network, centroids, curves, label_ids, config)
     holdout_contributors = sorted({dataset.rows[i].contributor_id for i in holdout_index})
     metadata = {
         "sonolab_version": __version__,
@@ -145,6 +163,43 @@ def _fit_eq_model(
             "holdout_contributor_count": len(holdout_contributors),
         },
         "final_losses": history[-1] if history else {},
+        "anchor_train_response_rms_db": {term: round(error, 3) for term, error in zip(train_terms, anchor_errors)},
+        "term_train_counts": {term: int((label_ids == index).sum()) for index, term in enumerate(train_terms)},
         "training_seconds": round(time.perf_counter() - started, 2),
     }
-    return LatentEqModel(network, train_terms, centroids, stds, metadata), {"history": history, "train_index": train_index, "holdout_index": holdout_index}
+    model = LatentEqModel(network, train_terms, anchors, stds, metadata, term_centroids=centroids, sample_temperature=config.sample_temperature)
+    return model, {"history": history, "train_index": train_index, "holdout_index": holdout_index}
+
+
+def find_term_anchors(
+    network: EqAutoencoder, centroids: np.ndarray, curves: torch.Tensor, label_ids: torch.Tensor, config: EqTrainConfig
+) -> tuple[np.ndarray, list[float]]:
+    """Per term, the latent minimising the mean RMS response error (dB) of its decoded setting to the
+    term's training curves; starts at the term's centroid (deterministic). Returns (anchors, errors_db).
+
+    All terms are optimised in one batch: each term's loss depends only on its own anchor, and Adam
+    updates every coordinate separately, so this equals optimising them one by one, only faster.
+    """
+    for parameter in network.parameters():
+        parameter.requires_grad_(False)
+    term_count = centroids.shape[0]
+    membership = (label_ids[None, :] == torch.arange(term_count)[:, None]).float()  # (terms, rows)
+    membership = membership / membership.sum(dim=1, keepdim=True)
+
+    def errors_db(latents: torch.Tensor) -> torch.Tensor:
+        responses = unit_response_db(network.decode(latents))  # (terms, f)
+        distances = rms_db(responses[:, None, :], curves[None, :, :])  # (terms, rows)
+        return (distances * membership).sum(dim=1)
+
+    latents = torch.tensor(centroids, dtype=torch.float32).requires_grad_(True)
+    optimiser = torch.optim.Adam([latents], lr=config.anchor_learning_rate)
+    for _ in range(config.anchor_steps):
+        loss = errors_db(latents).sum()
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+    with torch.no_grad():
+        final = errors_db(latents)
+    for parameter in network.parameters():
+        parameter.requires_grad_(True)
+    return latents.detach().numpy(), [float(value) for value in final]
