@@ -10,7 +10,7 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
-from dataset_fixtures import make_folder_tree, make_fsdd, write_bad_files, write_wav  # noqa: E402
+from dataset_fixtures import make_esc50, make_folder_tree, make_fsdd, write_bad_files, write_wav  # noqa: E402
 
 from sonolab.cli import app  # noqa: E402
 
@@ -61,3 +61,52 @@ def test_split_then_audit_passes_and_a_planted_copy_fails_with_its_ids(tmp_path)
     assert "near_identical_audio" in result.output and "0_a_0" in result.output and "0_d_9" in result.output
     result = runner.invoke(app, ["audit", str(splits_path), "--json", "--workers", "1"])
     assert json.loads(result.output)["leak_counts"]["near_identical_audio"] >= 1
+
+
+def _run_main(args: list[str], capsys) -> tuple[int, str]:
+    """Run the real console entry point (user errors -> one line, exit 2); return (exit code, stdout+stderr)."""
+    from unittest import mock
+
+    from sonolab.cli import main
+
+    with mock.patch.object(sys, "argv", ["sonolab", *args]):
+        try:
+            main()
+            code = 0
+        except SystemExit as exit_:
+            code = int(exit_.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_unwritable_outputs_and_bad_settings_files_are_one_line_errors(tmp_path, capsys):
+    root = make_fsdd(tmp_path / "fsdd", speakers=("a", "b", "c"), digits=range(2), takes=range(1))
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "bad.json").write_text("{not json")
+    cases = [
+        (["split", "fsdd", "--root", str(root), "--strategy", "loso", "--out", str(tmp_path)], "existing folder"),
+        (["split", "fsdd", "--root", str(root), "--strategy", "loso", "--out", str(tmp_path / "afile" / "s.json")], "is a file, not a folder"),
+        (["features", "fsdd", "--root", str(root), "--out", str(tmp_path / "afile" / "cache")], "is a file, not a folder"),
+        (["features", "fsdd", "--root", str(root), "--out", str(tmp_path / "c"), "--settings", str(tmp_path / "bad.json")], "not a FeatureSettings JSON"),
+        (["features", "fsdd", "--root", str(root), "--out", str(tmp_path / "c"), "--settings", str(tmp_path / "none.json")], "cannot read the --settings file"),
+    ]
+    for args, expected in cases:
+        code, output = _run_main(args, capsys)
+        assert code == 2, output
+        assert expected in output and "Traceback" not in output and output.count("error:") == 1
+
+
+def test_verify_text_names_the_missing_file_and_audit_fails_on_unchecked_audio(tmp_path):
+    root = make_esc50(tmp_path / "esc", folds=range(1, 2), sources_per_fold=1)
+    missing = root / "audio" / "1-100100-A-0.wav"
+    missing.unlink()
+    result = runner.invoke(app, ["verify", "esc50", "--root", str(root), "--workers", "1"])
+    assert result.exit_code == 1 and f"missing_file: {missing}" in result.output.replace("\n", "")
+    fsdd = make_fsdd(tmp_path / "fsdd", speakers=("a", "b", "c"), digits=range(2), takes=range(1))
+    splits_path = tmp_path / "splits.json"
+    assert runner.invoke(app, ["split", "fsdd", "--root", str(fsdd), "--strategy", "loso", "--out", str(splits_path)]).exit_code == 0
+    (fsdd / "recordings" / "0_a_0.wav").unlink()  # cannot be fingerprinted any more: not known to be leak-free
+    result = runner.invoke(app, ["audit", str(splits_path), "--workers", "1"])
+    assert result.exit_code == 1 and "1 items could not be checked" in result.output
+    result = runner.invoke(app, ["audit", str(splits_path), "--json", "--workers", "1"])
+    assert result.exit_code == 1 and json.loads(result.output)["complete"] is False

@@ -71,7 +71,7 @@ def test_esc50_path_escaping_the_root_is_rejected(tmp_path):
     make_esc50(tmp_path, folds=range(1, 2), sources_per_fold=1)
     write_esc50_meta(tmp_path, [["../../etc/passwd", 1, 0, "dog", "False", "1", "A"]])
     with pytest.raises(DatasetError, match="outside the dataset root"):
-        load_dataset("esc50", tmp_path, strict=False)
+        load_dataset("esc50", tmp_path, strict=True)
 
 
 def test_folder_tree_uses_subfolders_as_classes(tmp_path):

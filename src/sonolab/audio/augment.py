@@ -124,6 +124,20 @@ class GeneratedReverb(BaseWaveformTransform):
         return (mixed * (rms_in / rms_out if rms_out > 0 else 1.0)).astype(np.float32)
 
 
+def _check_impulse_responses(paths: tuple[str, ...]) -> None:
+    """Every user IR path must be an audio file or a folder holding some; else one ConfigError naming it
+    (audiomentations would stop with a bare AssertionError)."""
+    from sonolab.audio.io import AUDIO_EXTENSIONS
+
+    for raw in paths:
+        path = Path(raw)
+        if path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS:
+            continue
+        if path.is_dir() and any(p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS for p in path.rglob("*")):
+            continue
+        raise ConfigError(f"{path}: impulse response not found (needs an audio file or a folder of them) (fix: correct impulse_response_paths, or leave it empty for generated reverb)")
+
+
 class WaveformAugmenter:
     """An audiomentations Compose built from `AugmentSettings`, reproducible from `seed`.
 
@@ -138,6 +152,7 @@ class WaveformAugmenter:
         s = settings
         reverb: BaseWaveformTransform
         if s.impulse_response_paths:
+            _check_impulse_responses(s.impulse_response_paths)
             reverb = ApplyImpulseResponse(ir_path=[str(p) for p in s.impulse_response_paths], p=s.reverb_probability)
         else:
             reverb = GeneratedReverb(s.min_reverb_rt60_s, s.max_reverb_rt60_s, s.reverb_wet_fraction, p=s.reverb_probability)

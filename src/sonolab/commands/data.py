@@ -45,7 +45,8 @@ def verify(
             counts = ", ".join(f"{name}: {count}" for name, count in report.class_counts.items())
             console.print(f"class counts: {counts}")
         for problem in report.problems:
-            console.print(f"[red]{problem.kind}[/]: {problem.reason}")
+            where = "" if problem.path in problem.reason else f"{problem.path}: "
+            console.print(f"[red]{problem.kind}[/]: {where}{problem.reason}")
         summary = ", ".join(f"{kind}: {count}" for kind, count in report.problem_counts().items())
         console.print(
             f"{report.file_count:,} files, {report.group_count} {report.group_unit}, {report.class_count} classes, "
@@ -53,6 +54,21 @@ def verify(
         )
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _load_settings(path: Path):
+    """FeatureSettings from a JSON file; any problem with the file is one ConfigError naming it."""
+    from sonolab.audio.features import FeatureSettings
+    from sonolab.errors import ConfigError, SonolabError
+
+    try:
+        return FeatureSettings.load(path)
+    except SonolabError as error:
+        raise ConfigError(f"{path}: {error} (fix: correct the --settings file)") from error
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the --settings file ({error.strerror or error}) (fix: pass an existing FeatureSettings JSON)") from error
+    except (ValueError, TypeError, AttributeError) as error:  # invalid JSON, not an object, wrong value types
+        raise ConfigError(f"{path}: not a FeatureSettings JSON ({error}) (fix: write it with FeatureSettings.save, or copy settings.json from a cache)") from error
 
 
 def features(
@@ -71,15 +87,18 @@ def features(
     """Compute log-mel features (dB re unity) once into a memory-mapped cache; list every failed file."""
     from sonolab.audio.features import FeatureSettings
     from sonolab.data.cache import FAILURES_FILE, build_feature_cache
+    from sonolab.data.paths import check_output_path, output_errors
     from sonolab.data.registry import load_dataset
 
     if settings_file is not None:
-        settings = FeatureSettings.load(settings_file)
+        settings = _load_settings(settings_file)
     else:
         settings = FeatureSettings(sample_rate_hz=sample_rate_hz, n_fft=n_fft, hop_length_samples=hop_length_samples,
                                    n_mels=n_mels, min_frequency_hz=min_frequency_hz, max_frequency_hz=max_frequency_hz)
+    check_output_path(out, "--out cache folder", directory=True)
     index = load_dataset(dataset, root, strict=False)
-    result = build_feature_cache(index.items, settings, out, workers=workers, progress=True, known_failures=index.problems)
+    with output_errors(out, "--out cache folder"):
+        result = build_feature_cache(index.items, settings, out, workers=workers, progress=True, known_failures=index.problems)
     console = _console()
     state = "rebuilt" if result.rebuilt else "reused"
     console.print(f"cache {state} at {result.cache_dir} ({result.reason}); settings fingerprint {settings.cache_fingerprint()}")
@@ -99,9 +118,11 @@ def split(
     test_fraction: float = typer.Option(0.15, "--test-fraction", help="Share of all items for test in holdout (0-1)."),
 ) -> None:
     """Write leak-free grouped train/val/test partitions for every fold."""
+    from sonolab.data.paths import check_output_path, output_errors
     from sonolab.data.registry import load_dataset
     from sonolab.data.splits import make_splits, partition_summary, save_splits
 
+    check_output_path(out, "--out splits file")
     index = load_dataset(dataset, root, strict=True)
     console = _console()
     if index.problems:
@@ -109,7 +130,8 @@ def split(
         for problem in index.problems:
             console.print(f"  {problem.path}: {problem.reason}")
     splits = make_splits(index, strategy, seed=seed, n_folds=folds, val_fraction=val_fraction, test_fraction=test_fraction)
-    save_splits(splits, out)
+    with output_errors(out, "--out splits file"):
+        save_splits(splits, out)
     table = Table(title=f"{dataset} {strategy} splits -> {out}")
     for column in ("fold", "train", "val", "test", "train groups", "val groups", "test groups"):
         table.add_column(column, justify="right")
@@ -128,7 +150,7 @@ def audit(
     json_output: bool = typer.Option(False, "--json", help="Print the full report as JSON."),
     workers: int = typer.Option(None, "--workers", help="Decoding processes (default: min(2, CPU count))."),
 ) -> None:
-    """Find leaks between partitions: shared groups, variants beside their parents, identical or near-identical audio. Exit 1 on a leak."""
+    """Find leaks between partitions: shared groups, variants beside their parents, identical or near-identical audio. Exit 1 on a leak or on audio that could not be checked."""
     from sonolab.data.audit import audit_splits
     from sonolab.data.splits import load_splits
 
@@ -147,11 +169,12 @@ def audit(
             console.print(f"[yellow]not checked[/]: {problem.item_id}: {problem.reason}")
         if len(report.unchecked) > 20:
             console.print(f"[yellow]... and {len(report.unchecked) - 20} more not checked (see --json)[/]")
+        unchecked = f"; [red]{len(report.unchecked)} items could not be checked[/] (listed above)" if report.unchecked else ""
         if report.ok:
-            console.print(f"[green]no leaks[/] ({counts})")
+            console.print(f"[green]no leaks[/] ({counts}){unchecked}")
         else:
-            console.print(f"[red]{len(report.leaks)} leaks[/] ({counts})")
-    if not report.ok:
+            console.print(f"[red]{len(report.leaks)} leaks[/] ({counts}){unchecked}")
+    if not report.ok or report.unchecked:  # an item that could not be checked is not known to be leak-free
         raise typer.Exit(1)
 
 

@@ -79,6 +79,17 @@ def train_command(
     seed: int = typer.Option(0, "--seed", help="Seed for the split, initialisation and batching."),
 ) -> None:
     """Fit the semantic EQ model on the training contributors and evaluate it on the held-out ones."""
+    from sonolab.data.paths import check_output_path, output_errors
+
+    if not 0.0 < holdout_fraction < 1.0:
+        raise ConfigError(f"--holdout-fraction {holdout_fraction} is outside (0, 1) (fix: pass e.g. 0.2)")
+    for option, value in (("--epochs", epochs), ("--latent-size", latent_size), ("--min-count", min_count)):
+        if value < 1:
+            raise ConfigError(f"{option} {value} must be at least 1 (fix: pass a positive whole number)")
+    if contrastive_weight < 0:
+        raise ConfigError(f"--contrastive-weight {contrastive_weight} is negative (fix: pass 0 or more, e.g. 0.2)")
+    check_output_path(out, "--out model folder", directory=True)
+
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from sonolab.atomic import write_json_atomic
@@ -102,8 +113,9 @@ def train_command(
     results = evaluate_generators(dataset, train_index, holdout_index, [model, median, RandomGenerator(model.terms, seed)], seed)
     command = f"sonolab eq train --root {root} --out {out} --latent-size {latent_size} --epochs {epochs} --contrastive-weight {contrastive_weight} --min-count {min_count} --holdout-fraction {holdout_fraction} --seed {seed}"
     model.metadata["data"].update({"min_count_per_term": min_count, "holdout_fingerprint": _holdout_fingerprint(dataset, holdout_index), "problem_rows": [p.to_dict() for p in dataset.problems], "dropped": dataset.dropped})
-    model.save(out, extra={"command": command})
-    write_json_atomic(out / "evaluation.json", results)
+    with output_errors(out, "--out model folder"):
+        model.save(out, extra={"command": command})
+        write_json_atomic(out / "evaluation.json", results)
     _print_results(results)
     console.print(f"model written to {out} (terms: {', '.join(model.terms)})")
 
@@ -130,8 +142,11 @@ def generate_command(
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Print the 13 EQ parameters (with units) for TERM."""
+    from sonolab.semantic_eq.generators import check_term
+
     _check_strength(strength)
     model = _load_model(model_dir)
+    term = check_term(term, model.terms, model.source_name())  # the canonical term ("Brighter " -> "bright")
     setting = model.generate(term, strength)
     if as_json:
         typer.echo(json.dumps({"term": term, "strength": strength, "setting": setting.to_dict()}, indent=2))
@@ -148,9 +163,13 @@ def interpolate_command(
     strength: float = typer.Option(1.0, "--strength", help=STRENGTH_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """A -> B in K settings (straight line between the terms' latent centroids)."""
+    """A -> B in K settings (straight line between the terms' latent anchors)."""
+    from sonolab.semantic_eq.generators import check_term
+
     _check_strength(strength)
-    settings = _load_model(model_dir).interpolate(term_a, term_b, steps, strength)
+    model = _load_model(model_dir)
+    term_a, term_b = (check_term(t, model.terms, model.source_name()) for t in (term_a, term_b))
+    settings = model.interpolate(term_a, term_b, steps, strength)
     weights = [index / (steps - 1) for index in range(steps)]
     if as_json:
         typer.echo(json.dumps({"from": term_a, "to": term_b, "steps": [{"weight": w, "setting": s.to_dict()} for w, s in zip(weights, settings)]}, indent=2))
@@ -169,11 +188,17 @@ def apply_command(
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Equalise an audio file with TERM, loudness-matched to the input (BS.1770) and without clipping."""
+    from sonolab.data.paths import check_output_path, output_errors
     from sonolab.semantic_eq.apply import apply_to_file
+    from sonolab.semantic_eq.generators import check_term
 
     _check_strength(strength)
-    setting = _load_model(model_dir).generate(term)
-    report = apply_to_file(input_path, output_path, setting, strength, loudness_match=not no_loudness_match)
+    check_output_path(output_path, "OUT audio file")
+    model = _load_model(model_dir)
+    term = check_term(term, model.terms, model.source_name())
+    setting = model.generate(term)
+    with output_errors(output_path, "OUT audio file"):
+        report = apply_to_file(input_path, output_path, setting, strength, loudness_match=not no_loudness_match)
     if as_json:
         typer.echo(json.dumps({"term": term, "input": str(input_path), "output": str(output_path), **report.to_dict()}, indent=2))
         return
@@ -209,7 +234,12 @@ def evaluate_command(
             f"{dataset.source}: its held-out contributors differ from those {model.source_name()} was trained without, so the evaluation would leak (fix: pass --root the data the model was trained on)"
         )
     median = MedianGenerator.fit(dataset.vectors()[train_index], dataset.labels()[train_index], model.terms)
-    results = evaluate_generators(dataset, train_index, holdout_index, [model, median, RandomGenerator(model.terms, seed)], seed)
+    generators = [model, median, RandomGenerator(model.terms, seed)]
+    if as_json:
+        results = evaluate_generators(dataset, train_index, holdout_index, generators, seed)
+    else:
+        with _console().status(f"evaluating on {len(holdout_index)} held-out rows (model, per-term median, random)..."):
+            results = evaluate_generators(dataset, train_index, holdout_index, generators, seed)
     if as_json:
         typer.echo(json.dumps(results, indent=2))
     else:
@@ -227,10 +257,14 @@ def plot_command(
     strength: float = typer.Option(1.0, "--strength", help=STRENGTH_HELP),
 ) -> None:
     """Draw magnitude responses (dB vs Hz) of generated settings over the human settings of each term."""
+    from sonolab.data.paths import check_output_path, output_errors
     from sonolab.semantic_eq.generators import check_term
     from sonolab.semantic_eq.plot import plot_eq_responses
 
     _check_strength(strength)
+    if out.suffix.lower() != ".png":
+        raise ConfigError(f"{out}: --out must be a .png file, the plot is written as PNG (fix: e.g. --out {out.with_suffix('.png')})")
+    check_output_path(out, "--out PNG file")
     model = _load_model(model_dir)
     chosen = [check_term(t, model.terms, model.source_name()) for t in terms.split(",")] if terms else None
     pair = None
@@ -240,7 +274,8 @@ def plot_command(
             raise ConfigError(f"--interpolate {interpolate!r} must be two terms A,B (fix: e.g. --interpolate warm,bright)")
         pair = (check_term(parts[0], model.terms, model.source_name()), check_term(parts[1], model.terms, model.source_name()), steps)
     dataset = _load_dataset(root, int(model.metadata.get("data", {}).get("min_count_per_term", 5)))
-    plot_eq_responses(model, out, chosen, dataset, pair, strength)
+    with output_errors(out, "--out PNG file"):
+        plot_eq_responses(model, out, chosen, dataset, pair, strength)
     _console().print(f"written {out}")
 
 

@@ -23,7 +23,7 @@ from sonolab.data.content_hash import AudioFingerprint, fingerprint_file, load_m
 from sonolab.data.items import Problem
 from sonolab.data.parallel import map_in_workers
 from sonolab.data.splits import Fold, Splits
-from sonolab.errors import AudioLoadError, SonolabError
+from sonolab.errors import AudioLoadError, DatasetError, SonolabError
 
 LEAK_KINDS: tuple[str, ...] = ("group", "parent", "identical_audio", "near_identical_audio")
 NEAR_IDENTICAL_CORRELATION = 0.98  # noise at 20 dB SNR gives 0.995; 0.98 is about 14 dB SNR
@@ -72,6 +72,7 @@ class AuditReport:
             "audio_checked": self.audio_checked, "leak_counts": self.counts(),
             "leaks": [leak.to_dict() for leak in self.leaks],
             "unchecked": [problem.to_dict() for problem in self.unchecked],
+            "complete": not self.unchecked,  # false: some items could not be checked (the command exits 1)
         }
 
 
@@ -187,6 +188,8 @@ def audit_splits(
     Audio checks need the files: they use `root` (or the root recorded in the splits file when it
     exists). `check_audio=False` checks groups and parents only.
     """
+    if root is not None and not Path(root).is_dir():
+        raise DatasetError(f"{root}: dataset root not found (fix: pass --root the folder the splits were made from, or leave it out to use {splits.root})")
     root_path = Path(root) if root is not None else (Path(splits.root) if splits.root and Path(splits.root).is_dir() else None)
     if check_audio is None:
         check_audio = root_path is not None

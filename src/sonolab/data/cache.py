@@ -300,6 +300,9 @@ def _swap_into_place(built: Path, cache_dir: Path) -> None:
         old = Path(tempfile.mkdtemp(prefix=f".{cache_dir.name}.old-", dir=cache_dir.parent))
         os.rmdir(old)
         os.replace(cache_dir, old)
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(built, 0o777 & ~mask)  # mkdtemp makes 0700; the cache gets the usual umask-based folder mode
     os.replace(built, cache_dir)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)

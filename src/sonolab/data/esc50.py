@@ -7,11 +7,10 @@ listed as problems, never dropped silently.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from sonolab.data.items import DatasetIndex, Item, Problem
-from sonolab.data.paths import audio_files, require_directory, resolve_inside
+from sonolab.data.paths import audio_files, read_csv_dicts, require_directory, resolve_inside
 from sonolab.errors import DatasetError
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("filename", "fold", "target", "category", "esc10", "src_file", "take")
@@ -28,6 +27,9 @@ def metadata_path(root: Path) -> Path:
 
 def _parse_row(row: dict[str, str], line: int, csv_path: Path, audio_dir: Path) -> Item:
     source = f"{csv_path}:{line}"
+    if None in row or any(value is None for value in row.values()):
+        found = len([v for k, v in row.items() if k is not None and v is not None]) + len(row.get(None) or [])  # type: ignore[arg-type]
+        raise DatasetError(f"{source}: {found} fields, expected {len(REQUIRED_COLUMNS)} ({','.join(REQUIRED_COLUMNS)}) (fix: correct the row)")
     filename = (row.get("filename") or "").strip()
     if not filename:
         raise DatasetError(f"{source}: empty filename (fix: fill in or remove the row)")
@@ -56,27 +58,26 @@ def load_esc50(root: Path | str, strict: bool = True) -> DatasetIndex:
     items: list[Item] = []
     problems: list[Problem] = []
     seen: dict[str, int] = {}
-    with csv_path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing_columns = [name for name in REQUIRED_COLUMNS if name not in (reader.fieldnames or [])]
-        if missing_columns:
-            raise DatasetError(f"{csv_path}: missing columns {', '.join(missing_columns)} (fix: use the official esc50.csv)")
-        for line, row in enumerate(reader, start=2):
-            try:
-                item = _parse_row(row, line, csv_path, audio_dir)
-            except DatasetError as error:
-                if strict or "outside the dataset root" in str(error):
-                    raise
-                problems.append(Problem(f"{csv_path}:{line}", f"bad metadata row: {error}"))
-                continue
-            if item.item_id in seen:
-                problems.append(Problem(str(item.path), f"duplicate metadata row (lines {seen[item.item_id]} and {line})", item.item_id))
-                continue
-            seen[item.item_id] = line
-            if not item.path.is_file():
-                problems.append(Problem(str(item.path), f"missing file: listed in {csv_path.name} line {line} but not on disk", item.item_id))
-                continue
-            items.append(item)
+    fieldnames, rows = read_csv_dicts(csv_path)
+    missing_columns = [name for name in REQUIRED_COLUMNS if name not in fieldnames]
+    if missing_columns:
+        raise DatasetError(f"{csv_path}: missing columns {', '.join(missing_columns)} (fix: use the official esc50.csv)")
+    for line, row in enumerate(rows, start=2):
+        try:
+            item = _parse_row(row, line, csv_path, audio_dir)
+        except DatasetError as error:
+            if strict:  # lenient (verify, features): listed, and the file is never opened
+                raise
+            problems.append(Problem(f"{csv_path}:{line}", f"bad metadata row: {error}"))
+            continue
+        if item.item_id in seen:
+            problems.append(Problem(str(item.path), f"duplicate metadata row (lines {seen[item.item_id]} and {line})", item.item_id))
+            continue
+        seen[item.item_id] = line
+        if not item.path.is_file():
+            problems.append(Problem(str(item.path), f"missing file: listed in {csv_path.name} line {line} but not on disk", item.item_id))
+            continue
+        items.append(item)
     listed = {item.path.resolve() for item in items} | {
         Path(problem.path).resolve() for problem in problems if problem.reason.startswith("missing file")
     }

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sonolab.audio.io import AUDIO_EXTENSIONS
@@ -44,3 +46,57 @@ def audio_files(folder: Path, recursive: bool = False) -> list[Path]:
 def relative_id(path: Path, base: Path) -> str:
     """A stable item id: the path relative to `base`, POSIX separators, without the extension."""
     return Path(os.path.abspath(path)).relative_to(os.path.abspath(base)).with_suffix("").as_posix()
+
+
+def check_output_path(path: Path | str, option: str, directory: bool = False) -> Path:
+    """Refuse, before any long work, an output path that cannot be written; ConfigError naming it.
+
+    `directory=False`: `path` is a file to write (it must not be an existing folder); `directory=True`:
+    a folder to create or reuse (it must not be an existing file). In both cases the nearest existing
+    ancestor must be a writable folder, since the missing ones are created.
+    """
+    from sonolab.errors import ConfigError
+
+    path = Path(path)
+    if directory and path.exists() and not path.is_dir():
+        raise ConfigError(f"{path}: {option} exists and is not a folder (fix: pass a new or existing folder)")
+    if not directory and path.is_dir():
+        raise ConfigError(f"{path}: {option} is an existing folder, not a file (fix: pass a file path inside it, e.g. {path / 'NAME'})")
+    ancestor = Path(os.path.abspath(path if directory else path.parent))
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ConfigError(f"{path}: cannot create {option}: {ancestor} is a file, not a folder (fix: choose another {option} path)")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ConfigError(f"{path}: cannot create {option}: {ancestor} is not writable (fix: choose a writable {option} path)")
+    return path
+
+
+@contextmanager
+def output_errors(path: Path | str, option: str) -> Iterator[None]:
+    """Turn an OSError while writing `path` (disk full, read-only file system...) into one clear ConfigError."""
+    from sonolab.errors import ConfigError
+
+    try:
+        yield
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise ConfigError(f"{path}: cannot write {option} ({reason}) (fix: choose a writable {option} path with free space)") from error
+
+
+def read_csv_dicts(path: Path) -> tuple[list[str], list[dict[str | None, str | list[str] | None]]]:
+    """(header, rows) of a metadata CSV as `csv.DictReader` gives them; a byte-order mark is accepted.
+
+    A file that is not UTF-8 text or not CSV is one DatasetError naming it.
+    """
+    import csv
+
+    try:
+        with Path(path).open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            rows = list(reader)
+            return list(reader.fieldnames or []), rows
+    except UnicodeDecodeError as error:
+        raise DatasetError(f"{path}: not UTF-8 text ({error}) (fix: re-save the CSV as UTF-8)") from error
+    except csv.Error as error:
+        raise DatasetError(f"{path}: malformed CSV ({error}) (fix: re-export it as comma-separated UTF-8 text)") from error

@@ -194,30 +194,33 @@ def load_safe_csv(
     except OSError as error:
         raise DatasetError(f"{path}: cannot read ({error}) (fix: check the file's permissions)") from error
     with handle:
-        for row_number, cells in enumerate(csv.reader(handle), start=1):
-            if not cells or all(not cell.strip() for cell in cells):
-                continue
-            rows_read += 1
-            vector, reason = parse_row(cells, row_number)
-            if reason is None and len(cells) > CONTRIBUTOR_COLUMN and not cells[DESCRIPTOR_COLUMN].strip():
-                reason = "empty descriptor"
-            if reason is not None or vector is None:
-                problems.append(SafeProblem(row_number, reason or "unparseable"))
-                continue
-            term = clean_descriptor(cells[DESCRIPTOR_COLUMN], aliases)
-            if term in non_descriptors:
-                dropped[f"non-descriptor '{term}'"] += 1
-                continue
-            candidates.append(
-                SafeRow(
-                    row_number=row_number,
-                    entry_id=cells[0].strip(),
-                    term=term,
-                    raw_descriptor=cells[DESCRIPTOR_COLUMN],
-                    contributor_id=hash_contributor(cells[CONTRIBUTOR_COLUMN], salt),
-                    setting=EqSetting.from_vector(vector),
+        try:
+            for row_number, cells in enumerate(csv.reader(handle), start=1):
+                if not cells or all(not cell.strip() for cell in cells):
+                    continue
+                rows_read += 1
+                vector, reason = parse_row(cells, row_number)
+                if reason is None and len(cells) > CONTRIBUTOR_COLUMN and not cells[DESCRIPTOR_COLUMN].strip():
+                    reason = "empty descriptor"
+                if reason is not None or vector is None:
+                    problems.append(SafeProblem(row_number, reason or "unparseable"))
+                    continue
+                term = clean_descriptor(cells[DESCRIPTOR_COLUMN], aliases)
+                if term in non_descriptors:
+                    dropped[f"non-descriptor '{term}'"] += 1
+                    continue
+                candidates.append(
+                    SafeRow(
+                        row_number=row_number,
+                        entry_id=cells[0].strip(),
+                        term=term,
+                        raw_descriptor=cells[DESCRIPTOR_COLUMN],
+                        contributor_id=hash_contributor(cells[CONTRIBUTOR_COLUMN], salt),
+                        setting=EqSetting.from_vector(vector),
+                    )
                 )
-            )
+        except (UnicodeDecodeError, csv.Error) as error:  # a binary or non-UTF-8 file given as the CSV
+            raise DatasetError(f"{path}: not a UTF-8 SAFE-DB CSV ({error}) (fix: pass {SAFE_CSV_NAME} or a copy saved as UTF-8 text)") from error
     if rows_read == 0:
         raise DatasetError(f"{path}: no rows (fix: point --root at the SAFE-DB folder holding a non-empty {SAFE_CSV_NAME})")
     counts = Counter(row.term for row in candidates)

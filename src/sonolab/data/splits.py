@@ -143,12 +143,16 @@ def _grouped_holdout(items: list[Item], fraction: float, seed: int) -> tuple[lis
     labels = _labels_for_stratification(items)
     indices = np.arange(len(items))
     n_splits = max(2, int(round(1.0 / fraction)))
-    if labels is not None and unique_groups.size >= n_splits:
+    stratified = labels is not None and unique_groups.size >= n_splits
+    if stratified:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "least populated class has fewer members than n_splits"
             splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-            rest, held = next(splitter.split(indices, labels, groups))
-    else:
+            try:
+                rest, held = next(splitter.split(indices, labels, groups))
+            except ValueError:  # every class has fewer members than n_splits: stratification is impossible
+                stratified = False
+    if not stratified:
         splitter = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
         rest, held = next(splitter.split(indices, None, groups))
         if held.size == 0 or rest.size == 0:
@@ -183,7 +187,13 @@ def _official(index: DatasetIndex, seed: int, val_fraction: float) -> tuple[list
         # Within-speaker protocol: every speaker is in every partition, so the unit kept whole is the recording.
         regrouped = [Item(i.item_id, i.path, i.label, i.parent_id or i.item_id, i.parent_id, i.targets, i.metadata) for i in items]
         test = [item for item in regrouped if int(item.metadata["take"]) in FSDD_TEST_TAKES]
-        train, val = _carve_val([item for item in regrouped if int(item.metadata["take"]) not in FSDD_TEST_TAKES], val_fraction, total, seed)
+        rest = [item for item in regrouped if int(item.metadata["take"]) not in FSDD_TEST_TAKES]
+        if not test or len(rest) < 2:
+            raise DatasetError(
+                f"{index.root}: FSDD's official split needs takes 0-4 (test) and 5-49 (train/val), but {len(test)} of the "
+                f"{total} recordings are takes 0-4 and {len(rest)} are takes 5-49 (fix: use --strategy loso, group-kfold or holdout)"
+            )
+        train, val = _carve_val(rest, val_fraction, total, seed)
         note = ("FSDD official split: takes 0-4 test, 5-49 train/val. It is WITHIN-speaker (every speaker in every "
                 "partition), so groups are recordings here; use --strategy loso for speaker-independent evaluation")
         return [_fold("fold-0", train, val, test)], note, {item.item_id: item.group for item in regrouped}
@@ -224,9 +234,13 @@ def _group_kfold(index: DatasetIndex, seed: int, n_folds: int, val_fraction: flo
     indices = np.arange(len(items))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        splits = None
         if labels is not None:
-            splits = list(StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed).split(indices, labels, groups))
-        else:
+            try:
+                splits = list(StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed).split(indices, labels, groups))
+            except ValueError:  # every class has fewer members than n_folds: grouped folds without stratification
+                splits = None
+        if splits is None:
             splits = list(GroupKFold(n_splits=n_folds).split(indices, None, groups))
     folds = []
     for number, (train_idx, test_idx) in enumerate(splits):

@@ -23,7 +23,7 @@ EXPECTED_DURATION_S: dict[str, float] = {"esc50": 5.0}
 
 @dataclass(frozen=True)
 class VerifyProblem:
-    kind: str  # missing_file, extra_file, bad_name, bad_row, duplicate_row, unreadable, empty, non_finite, truncated, wrong_length, duplicate_content, misplaced_file
+    kind: str  # no_audio, missing_file, extra_file, bad_name, path_outside_root, bad_row, duplicate_row, unreadable, empty, non_finite, truncated, wrong_length, duplicate_content, misplaced_file
     path: str
     reason: str
     item_id: str | None = None
@@ -66,6 +66,8 @@ class VerifyReport:
 
 def _index_problem_kind(problem: Problem) -> str:
     reason = problem.reason
+    if "outside the dataset root" in reason:
+        return "path_outside_root"
     for prefix, kind in (("missing file", "missing_file"), ("extra file", "extra_file"), ("unparseable name", "bad_name"),
                          ("bad metadata row", "bad_row"), ("duplicate", "duplicate_row"), ("audio file outside", "misplaced_file")):
         if reason.startswith(prefix):
@@ -98,6 +100,8 @@ def _check_file(job: tuple[str, str, float | None]) -> tuple[str, str | None, st
 def verify_index(index: DatasetIndex, workers: int | None = None, progress: bool = False) -> VerifyReport:
     """Decode every item of `index` and collect every problem."""
     problems = [VerifyProblem(_index_problem_kind(p), p.path, p.reason, p.item_id) for p in index.problems]
+    if not index.items and not index.problems:  # an empty dataset is not a verified one
+        problems.append(VerifyProblem("no_audio", str(index.root), f"{index.root}: no audio files found for {index.name} (fix: check --root and the dataset's layout)"))
     expected = EXPECTED_DURATION_S.get(index.name)
     jobs = [(item.item_id, str(item.path), expected) for item in index.items]
     paths = {item.item_id: str(item.path) for item in index.items}

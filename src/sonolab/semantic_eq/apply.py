@@ -94,6 +94,8 @@ def _output_format(input_path: Path, output_path: Path) -> tuple[str, str | None
         raise AudioLoadError(output_path, f"unknown output format '{output_path.suffix}'", f"use one of .{', .'.join(sorted(f.lower() for f in available))}")
     if suffix_format == info.format and sf.check_format(suffix_format, info.subtype):
         return suffix_format, info.subtype, []
+    if sf.check_format(suffix_format, info.subtype):  # e.g. 24-bit FLAC -> 24-bit WAV: keep the bit depth
+        return suffix_format, info.subtype, [f"output format {suffix_format} differs from the input's {info.format}; sample format {info.subtype} kept"]
     return suffix_format, None, [f"output format {suffix_format} differs from the input's {info.format}/{info.subtype}: default subtype used"]
 
 

@@ -119,7 +119,7 @@ class LatentEqModel:
         self.terms = list(terms)
         self.term_anchors = np.asarray(term_anchors, dtype=np.float32)
         self.term_stds = np.asarray(term_stds, dtype=np.float32)
-        self.term_centroids = self.term_anchors if term_centroids is None else np.asarray(term_centroids, dtype=np.float32)
+        self.term_centroids = self.term_anchors.copy() if term_centroids is None else np.asarray(term_centroids, dtype=np.float32)
         self.sample_temperature = float(sample_temperature)
         self.metadata = dict(metadata or {})
 

@@ -16,6 +16,11 @@ PLOT_SAMPLE_RATE_HZ = 44100
 HUMAN_CURVES_PER_TERM = 60
 
 
+def gain_axis_limit_db(max_abs_gain_db: float) -> float:
+    """Symmetric y limit (dB) that shows every curve: at least ±15 dB, else the next multiple of 5 dB above."""
+    return max(15.0, 5.0 * float(np.ceil((max_abs_gain_db + 0.5) / 5.0)))
+
+
 def plot_eq_responses(
     generator: SettingGenerator,
     out_path: str | Path,
@@ -37,6 +42,7 @@ def plot_eq_responses(
     axis = axes[0, 0]
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     rng = np.random.default_rng(0)
+    drawn_max_db = 0.0  # the y range must show every drawn curve (five bands at ±12 dB can sum past ±15 dB)
     for index, term in enumerate(terms):
         colour = colours[index % len(colours)]
         if dataset is not None:
@@ -44,23 +50,27 @@ def plot_eq_responses(
             if len(rows) > HUMAN_CURVES_PER_TERM:
                 rows = [rows[i] for i in sorted(rng.choice(len(rows), HUMAN_CURVES_PER_TERM, replace=False))]
             for curve in responses_db(rows, grid_hz, PLOT_SAMPLE_RATE_HZ):
+                drawn_max_db = max(drawn_max_db, float(np.max(np.abs(curve))))
                 axis.semilogx(grid_hz, curve, color=colour, alpha=0.06, linewidth=0.8)
         curve = magnitude_response_db(generator.generate(term, strength), grid_hz, PLOT_SAMPLE_RATE_HZ)
+        drawn_max_db = max(drawn_max_db, float(np.max(np.abs(curve))))
         axis.semilogx(grid_hz, curve, color=colour, linewidth=2.2, label=f"{term} ({generator.name})")
-    axis.set_title("generated settings" + (" (faint: human settings of the term)" if dataset is not None else ""), fontsize=10)
+    axis.set_title("generated settings" + (f" at strength {strength:g}" if strength != 1.0 else "") + (" (faint: human settings of the term)" if dataset is not None else ""), fontsize=10)
     if show_interpolation:
         term_a, term_b, steps = interpolation
         right = axes[0, 1]
         cmap = plt.get_cmap("coolwarm")
         for step, setting in enumerate(generator.interpolate(term_a, term_b, steps, strength)):
             weight = step / max(steps - 1, 1)
-            right.semilogx(grid_hz, magnitude_response_db(setting, grid_hz, PLOT_SAMPLE_RATE_HZ), color=cmap(weight), linewidth=1.8, label=f"{term_a} -> {term_b} {weight:.2f}")
+            response = magnitude_response_db(setting, grid_hz, PLOT_SAMPLE_RATE_HZ)
+            drawn_max_db = max(drawn_max_db, float(np.max(np.abs(response))))
+            right.semilogx(grid_hz, response, color=cmap(weight), linewidth=1.8, label=f"{term_a} -> {term_b} {weight:.2f}")
         right.set_title(f"interpolation {term_a} -> {term_b} in {steps} steps", fontsize=10)
     for axis in axes[0]:
         axis.set_xlabel("frequency (Hz)")
         axis.set_ylabel("gain (dB)")
         axis.set_xlim(20, 20000)
-        axis.set_ylim(-15, 15)
+        axis.set_ylim(-gain_axis_limit_db(drawn_max_db), gain_axis_limit_db(drawn_max_db))
         axis.grid(True, which="both", alpha=0.3)
         axis.legend(fontsize=8, loc="lower left")
     figure.tight_layout()
