@@ -99,6 +99,10 @@ def test_invalid_settings_are_refused() -> None:
         FeatureSettings(db_reference="peak")
     with pytest.raises(ConfigError, match="max_frequency_hz"):
         FeatureSettings(sample_rate_hz=8000, max_frequency_hz=6000)
+    with pytest.raises(ConfigError, match="min_frequency_hz"):
+        FeatureSettings(sample_rate_hz=16000, min_frequency_hz=9000)
+    with pytest.raises(ConfigError, match="mel bands receive no FFT bin"):
+        FeatureSettings(sample_rate_hz=16000, n_fft=16, n_mels=128)
     with pytest.raises(ConfigError, match="unknown feature settings"):
         FeatureSettings.from_dict({"n_mel": 64})
 

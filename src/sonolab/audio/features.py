@@ -17,8 +17,10 @@ batch), so padding with `floor_db` is exactly the value silence takes.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import warnings
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -62,9 +64,15 @@ class FeatureSettings:
     def __post_init__(self) -> None:
         if self.db_reference not in DB_REFERENCES:
             raise ConfigError(f"db_reference must be one of {', '.join(DB_REFERENCES)}, got {self.db_reference!r}")
-        if self.sample_rate_hz <= 0 or self.n_fft <= 0 or self.hop_length_samples <= 0 or self.n_mels <= 0:
-            raise ConfigError("sample_rate_hz, n_fft, hop_length_samples and n_mels must be positive")
+        for name in ("sample_rate_hz", "n_fft", "hop_length_samples", "n_mels"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"feature setting {name} must be positive, got {getattr(self, name)} (fix: give a value > 0)")
         nyquist_hz = self.sample_rate_hz / 2
+        if not 0 <= self.min_frequency_hz < nyquist_hz:
+            raise ConfigError(
+                f"min_frequency_hz must lie in [0, {nyquist_hz:g}) for sample_rate_hz={self.sample_rate_hz}, "
+                f"got {self.min_frequency_hz} (fix: lower it below the Nyquist frequency)"
+            )
         if self.max_frequency_hz is not None and not (self.min_frequency_hz < self.max_frequency_hz <= nyquist_hz):
             raise ConfigError(
                 f"max_frequency_hz must lie in (min_frequency_hz, {nyquist_hz:g}] for sample_rate_hz="
@@ -74,6 +82,13 @@ class FeatureSettings:
             raise ConfigError(f"top_db must be positive, got {self.top_db}")
         if self.fixed_reference <= 0:
             raise ConfigError(f"fixed_reference must be positive, got {self.fixed_reference}")
+        empty_bands = _empty_mel_bands(self.sample_rate_hz, self.n_fft, self.n_mels, self.min_frequency_hz, self.max_frequency_hz)
+        if empty_bands:
+            raise ConfigError(
+                f"{empty_bands} of {self.n_mels} mel bands receive no FFT bin with n_fft={self.n_fft} at "
+                f"{self.sample_rate_hz} Hz between {self.min_frequency_hz:g} and {self.max_frequency_hz or nyquist_hz:g} Hz "
+                "(fix: raise n_fft or lower n_mels)"
+            )
 
     @property
     def floor_db(self) -> float:
@@ -110,6 +125,15 @@ class FeatureSettings:
     @classmethod
     def load(cls, path: str | Path) -> "FeatureSettings":
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+@functools.lru_cache(maxsize=64)
+def _empty_mel_bands(sample_rate_hz: int, n_fft: int, n_mels: int, min_frequency_hz: float, max_frequency_hz: float | None) -> int:
+    """How many mel filters get no weight at all from the FFT bins (librosa warns; we refuse)."""
+    with warnings.catch_warnings():  # librosa warns about the very condition we turn into an error
+        warnings.simplefilter("ignore", UserWarning)
+        weights = librosa.filters.mel(sr=sample_rate_hz, n_fft=n_fft, n_mels=n_mels, fmin=min_frequency_hz, fmax=max_frequency_hz)
+    return int(np.count_nonzero(weights.max(axis=1) <= 0))
 
 
 def frames_for_samples(num_samples: int, settings: FeatureSettings) -> int:
