@@ -1,9 +1,114 @@
-"""`sonolab` commands of the train group (registered by `sonolab.cli`)."""
+"""`sonolab train`, `evaluate`, `report` and `predict` (registered by `sonolab.cli`).
+
+Heavy libraries (torch, lightning, matplotlib) are imported inside the command functions.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Optional
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+def _metric_table(title: str, metrics: dict) -> Table:
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("mean", justify="right")
+    table.add_column("std", justify="right")
+    table.add_column("n", justify="right")
+    for name, stats in metrics.items():
+        if stats.get("mean") is None:
+            table.add_row(name, "n/a", "n/a", str(stats.get("n", 0)))
+        else:
+            table.add_row(name, f"{stats['mean']:.4f}", f"{stats['std']:.4f}", str(stats["n"]))
+    return table
+
+
+def train_command(
+    recipe: Path = typer.Argument(..., help="Recipe YAML (e.g. recipes/fsdd_cnn.yaml): every experiment setting lives there."),
+    root: Optional[Path] = typer.Option(None, "--root", help="Dataset folder; overrides the recipe's `root`."),
+    set_values: list[str] = typer.Option([], "--set", help="Override a recipe value, key.sub=value (YAML value), e.g. training.epochs=5. Repeatable."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default runs/<name>-<timestamp>)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in --out: finished folds are skipped, the partial one continues from its last.ckpt."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+) -> None:
+    """Train every fold x seed (x sweep trial) of a recipe; writes RUN_DIR/summary.json (mean and std per metric)."""
+    from sonolab.errors import ConfigError
+    from sonolab.train.config import load_recipe
+    from sonolab.train.tasks import run_recipe
+
+    if resume and out is None:
+        raise ConfigError("--resume needs --out RUN_DIR (the folder of the run to continue)")
+    resolved = load_recipe(recipe, set_values)
+    run_dir = run_recipe(resolved, root=root, out_dir=out, resume=resume, progress=progress)
+    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    console.print(_metric_table(f"{resolved['dataset']}: test metrics over folds x seeds", summary["metrics"]))
+    console.print(f"run folder: {run_dir}")
+
+
+def evaluate_command(
+    run_dir: Path = typer.Argument(..., help="A run folder written by `sonolab train`."),
+    root: Optional[Path] = typer.Option(None, "--root", help="Dataset folder if it moved since training."),
+    as_json: bool = typer.Option(False, "--json", help="Print the evaluation as JSON."),
+) -> None:
+    """Re-score every saved model on its fold's held-out test partition, from the audio files; writes evaluation.json."""
+    from sonolab.train.predict import evaluate_run
+
+    evaluation = evaluate_run(run_dir, root=root, progress=not as_json)
+    if as_json:
+        typer.echo(json.dumps(evaluation["metrics"], indent=2))
+        return
+    console.print(_metric_table("held-out test metrics (recomputed from audio)", evaluation["metrics"]))
+    console.print(f"written: {run_dir / 'evaluation.json'}")
+
+
+def report_command(run_dir: Path = typer.Argument(..., help="A run folder written by `sonolab train`.")) -> None:
+    """Write RUN_DIR/report.md and a self-contained RUN_DIR/report.html with tables and figures."""
+    from sonolab.evaluate.report import write_report
+
+    markdown, page = write_report(run_dir)
+    console.print(f"written: {markdown}\nwritten: {page}")
+
+
+def predict_command(
+    run_dir: Path = typer.Argument(..., help="A run folder (all its fold/seed models are averaged) or one fold/seed folder."),
+    files: list[Path] = typer.Argument(..., help="Audio files (WAV/FLAC/OGG/MP3); resampled to the model's sample rate."),
+    as_json: bool = typer.Option(False, "--json", help="Print predictions as JSON."),
+) -> None:
+    """Label and class probabilities for each file, using the run's saved feature settings."""
+    from sonolab.train.predict import predict_files
+
+    result = predict_files(run_dir, files)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+    else:
+        table = Table(title=f"predictions ({len(result['models'])} model(s) averaged)")
+        table.add_column("file")
+        table.add_column("label")
+        table.add_column("probability", justify="right")
+        table.add_column("runner-up")
+        for row in result["predictions"]:
+            if "error" in row:
+                table.add_row(row["file"], "[red]failed[/]", "", row["error"])
+                continue
+            ranked = sorted(row["probabilities"].items(), key=lambda pair: -pair[1])
+            runner = f"{ranked[1][0]} ({ranked[1][1]:.3f})" if len(ranked) > 1 else ""
+            table.add_row(row["file"], row["label"], f"{ranked[0][1]:.3f}", runner)
+        console.print(table)
+    if result["failed"]:
+        console.print(f"[yellow]{result['failed']} file(s) could not be read (listed above)[/]")
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
     """Add this group's commands to `app`."""
+    app.command("train")(train_command)
+    app.command("evaluate")(evaluate_command)
+    app.command("report")(report_command)
+    app.command("predict")(predict_command)

@@ -1,0 +1,123 @@
+"""Run reports: `report.md` and a self-contained `report.html` (figures embedded as base64), with
+mean ± std over folds and seeds, per-fold and per-seed tables, a confusion matrix and training curves.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sonolab.atomic import write_text_atomic
+from sonolab.errors import SonolabError
+
+TABLE_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "roc_auc_ovr")
+
+
+def find_records(run_dir: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """Every fold/seed `metrics.json` under the run (best trial only when the run is a sweep)."""
+    summary = load_summary(run_dir)
+    base = run_dir / summary["best_trial"] if summary.get("best_trial") else run_dir
+    paths = sorted(path for path in base.glob("*/seed_*/metrics.json"))
+    return [(path.parent, json.loads(path.read_text(encoding="utf-8"))) for path in paths]
+
+
+def load_summary(run_dir: Path) -> dict[str, Any]:
+    path = Path(run_dir) / "summary.json"
+    if not path.is_file():
+        raise SonolabError(f"{path}: no summary (fix: finish the run with `sonolab train RECIPE --out {run_dir} --resume`)")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _format(stats: dict[str, Any] | None) -> str:
+    if not stats or stats.get("mean") is None:
+        return "n/a"
+    return f"{stats['mean']:.3f} ± {stats['std']:.3f}"
+
+
+def _value(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def _tables(summary: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
+    tables = [(
+        "Mean ± std over folds and seeds (test partitions)",
+        ["metric", "mean ± std", "n"],
+        [[name, _format(stats), str(stats.get("n"))] for name, stats in summary["metrics"].items()],
+    )]
+    tables.append(("Per fold (mean ± std over seeds)", ["fold", "seeds", *TABLE_METRICS],
+                   [[row["fold"], str(row["seeds"]), *[_format(row[m]) for m in TABLE_METRICS]] for row in summary["per_fold"]]))
+    tables.append(("Per seed (mean ± std over folds)", ["seed", "folds", *TABLE_METRICS],
+                   [[str(row["seed"]), str(row["folds"]), *[_format(row[m]) for m in TABLE_METRICS]] for row in summary["per_seed"]]))
+    tables.append(("Every run", ["fold", "seed", "best epoch", "epochs run", "test items", *TABLE_METRICS],
+                   [[row["fold"], str(row["seed"]), str(row["best_epoch"]), str(row["epochs_run"]), str(row["test_count"]),
+                     *[_value(row.get(m)) for m in TABLE_METRICS]] for row in summary["runs"]]))
+    if summary.get("trials"):
+        tables.append(("Sweep trials (selected by validation)", ["trial", "values", "val monitor", "accuracy", "balanced_accuracy"],
+                       [[t["trial"], json.dumps(t["sweep_values"]), _format(t["val_monitor"]), _format(t["accuracy"]), _format(t["balanced_accuracy"])]
+                        for t in summary["trials"]]))
+    return tables
+
+
+def build_figures(run_dir: Path) -> tuple[list[tuple[str, Path]], dict[str, Any]]:
+    """Pooled confusion matrix over every fold/seed and the first run's training curves; returns figures and extras."""
+    from sonolab.evaluate.plots import plot_confusion_matrix, plot_training_curves
+    from sonolab.train.engine import read_csv_log
+
+    records = find_records(run_dir)
+    figures: list[tuple[str, Path]] = []
+    extras: dict[str, Any] = {}
+    if not records:
+        return figures, extras
+    classes = records[0][1]["test"]["classes"]
+    pooled = np.sum([np.asarray(record["test"]["confusion_matrix"]) for _, record in records], axis=0)
+    figure_dir = run_dir / "figures"
+    figures.append(("Confusion matrix (test partitions, every fold and seed pooled)",
+                    plot_confusion_matrix(pooled, classes, figure_dir / "confusion_matrix.png")))
+    recall = pooled.diagonal() / np.clip(pooled.sum(axis=1), 1, None)
+    extras["per_class_recall"] = {name: float(value) for name, value in zip(classes, recall)}
+    for seed_dir, record in records[:3]:
+        rows = read_csv_log(seed_dir)
+        if rows:
+            name = f"curves_{record['fold']}_seed{record['seed']}.png"
+            figures.append((f"Training curves: {record['fold']}, seed {record['seed']} (best epoch {record['fit']['best_epoch']})",
+                            plot_training_curves(rows, figure_dir / name, record["fit"]["best_epoch"])))
+    return figures, extras
+
+
+def write_report(run_dir: str | Path) -> tuple[Path, Path]:
+    """Write `report.md` and `report.html` into the run folder."""
+    run_dir = Path(run_dir)
+    summary = load_summary(run_dir)
+    figures, extras = build_figures(run_dir)
+    title = f"sonolab report: {summary.get('dataset', '?')} ({run_dir.name})"
+    lines = [f"# {title}", "",
+             f"Task: {summary.get('task')}; folds: {', '.join(map(str, summary.get('folds', [])))}; seeds: {summary.get('seeds')}; "
+             f"model selection on validation `{summary.get('monitor')}` (test partitions never used for selection).", ""]
+    if summary.get("feature_failures") or summary.get("dataset_problems"):
+        lines += [f"Excluded: {summary.get('feature_failures', 0)} failed file(s), {summary.get('dataset_problems', 0)} dataset problem(s); see failures.json.", ""]
+    html_parts = [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(lines[2])}</p>"]
+    for caption, header, rows in _tables(summary):
+        lines += [f"## {caption}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        lines.append("")
+        html_parts.append(f"<h2>{html.escape(caption)}</h2><table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"
+                          + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows) + "</table>")
+    if extras.get("per_class_recall"):
+        rows = [[name, f"{value:.3f}"] for name, value in extras["per_class_recall"].items()]
+        lines += ["## Per-class recall (pooled test predictions)", "", "| class | recall |", "|---|---|", *["| " + " | ".join(r) + " |" for r in rows], ""]
+        html_parts.append("<h2>Per-class recall (pooled test predictions)</h2><table><tr><th>class</th><th>recall</th></tr>"
+                          + "".join(f"<tr><td>{html.escape(a)}</td><td>{b}</td></tr>" for a, b in rows) + "</table>")
+    for caption, path in figures:
+        relative = path.relative_to(run_dir).as_posix()
+        lines += [f"## {caption}", "", f"![{caption}]({relative})", ""]
+        encoded = base64.b64encode(path.read_bytes()).decode("ascii")
+        html_parts.append(f"<h2>{html.escape(caption)}</h2><img alt='{html.escape(caption)}' src='data:image/png;base64,{encoded}'>")
+    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}table{border-collapse:collapse;margin:1em 0}"
+             "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}img{max-width:100%}")
+    page = f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{style}</style></head><body>{''.join(html_parts)}</body></html>\n"
+    return write_text_atomic(run_dir / "report.md", "\n".join(lines) + "\n"), write_text_atomic(run_dir / "report.html", page)

@@ -1,0 +1,53 @@
+"""`build_model(config, num_classes)`: every model a recipe can name, built from its `model:` section."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from torch import nn
+
+from sonolab.errors import ConfigError
+from sonolab.models.backbones import Backbone
+from sonolab.models.cnn import BaselineCNN, VGGStyleCNN
+
+
+def _backbone(name: str) -> Callable[..., nn.Module]:
+    def build(num_classes: int | None, pretrained_path: str | None = None, dropout: float | None = None) -> nn.Module:
+        return Backbone(name, num_classes, pretrained_path=pretrained_path, dropout=dropout)
+
+    return build
+
+
+MODELS: dict[str, Callable[..., nn.Module]] = {
+    "baseline_cnn": BaselineCNN,
+    "vgg_cnn": VGGStyleCNN,
+    "resnet50": _backbone("resnet50"),
+    "alexnet": _backbone("alexnet"),
+    "efficientnet_b0": _backbone("efficientnet_b0"),
+}
+
+
+def model_options(name: str) -> set[str]:
+    """The keyword options model `name` accepts (besides `num_classes`)."""
+    if name not in MODELS:
+        raise ConfigError(f"unknown model {name!r} (known: {', '.join(sorted(MODELS))})")
+    parameters = inspect.signature(MODELS[name]).parameters
+    return {key for key in parameters if key not in ("self", "num_classes")}
+
+
+def build_model(config: dict[str, Any], num_classes: int | None) -> nn.Module:
+    """Build the model named `config['name']` with the other keys of `config` as its options."""
+    options = dict(config)
+    name = options.pop("name", None)
+    if name is None:
+        raise ConfigError("model section needs a 'name' (known: " + ", ".join(sorted(MODELS)) + ")")
+    allowed = model_options(name)
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise ConfigError(f"model {name!r}: unknown option(s) {', '.join(unknown)} (known: {', '.join(sorted(allowed))})")
+    for key in ("channels",):
+        if key in options and options[key] is not None:
+            options[key] = tuple(int(value) for value in options[key])
+    return MODELS[name](num_classes=num_classes, **options)

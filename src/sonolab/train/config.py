@@ -1,0 +1,209 @@
+"""Recipes: YAML files that hold every experiment setting, with defaults, validation and overrides.
+
+A recipe is a nested mapping. Unknown keys are errors that name the key and the file, so a typo never
+silently falls back to a default. `--set key.sub=value` overrides are parsed as YAML values.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sonolab.audio.features import FeatureSettings
+from sonolab.errors import ConfigError
+
+TRAINING_DEFAULTS: dict[str, Any] = {
+    "epochs": 30,
+    "min_epochs": 1,
+    "batch_size": 32,
+    "lr": 1e-3,
+    "weight_decay": 1e-2,
+    "patience": 8,
+    "monitor": "val_loss",  # any logged validation metric: val_loss, val_accuracy, val_balanced_accuracy, val_macro_f1
+    "monitor_mode": None,  # None: min for *loss, max otherwise
+    "gradient_clip_norm": 1.0,  # max L2 norm of all gradients (0 or null disables clipping)
+    "scheduler": "none",  # none | cosine | plateau
+    "class_weights": False,  # weight the loss by inverse class frequency of the training partition
+    "balanced_sampling": False,  # draw training batches with inverse-frequency weights
+    "num_workers": 0,
+    "accelerator": "auto",
+    "devices": 1,  # GPUs (or processes) per node; >1 with strategy ddp trains data-parallel (Lightning DDP)
+    "num_nodes": 1,
+    "strategy": "auto",  # auto | ddp | ddp_spawn | ... (Lightning strategies; multi-GPU is documented, not tested)
+    "precision": "auto",  # auto: 16-mixed on a GPU, 32-true on CPU
+    "label_smoothing": 0.0,
+    "deterministic": True,
+}
+
+RECIPE_DEFAULTS: dict[str, Any] = {
+    "task": "classification",
+    "name": None,
+    "dataset": None,
+    "root": None,
+    "cache_dir": None,  # default: <run>/cache
+    "features": {},  # FeatureSettings fields
+    "framing": {"target_frames": 128, "crop": "random", "eval_crop": "middle"},
+    "split": {"strategy": "group-kfold", "folds": 5, "seed": 0, "val_fraction": 0.15, "test_fraction": 0.15, "max_folds": None},
+    "model": {"name": "vgg_cnn"},
+    "training": TRAINING_DEFAULTS,
+    "seeds": [0],
+    "augment": {
+        "spec_augment": {
+            "enabled": False,
+            "time_masks": 2,
+            "max_time_mask_frames": 12,
+            "frequency_masks": 2,
+            "max_frequency_mask_bins": 8,
+        }
+    },
+    "sweep": {},
+}
+
+# Sections whose keys are free-form (validated elsewhere): model options depend on the model name.
+_FREE_SECTIONS = {"model", "sweep"}
+# Extra sections other tasks (e.g. bimodal) may add; validated by their task function.
+EXTRA_SECTIONS: dict[str, dict[str, Any]] = {}
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict) and key not in _FREE_SECTIONS - {"sweep"}:
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _check_keys(recipe: dict[str, Any], defaults: dict[str, Any], source: str, prefix: str = "") -> None:
+    for key, value in recipe.items():
+        dotted = f"{prefix}{key}"
+        if key not in defaults:
+            raise ConfigError(f"{source}: unknown recipe key '{dotted}' (known here: {', '.join(sorted(defaults))})")
+        if prefix == "" and key in _FREE_SECTIONS:
+            continue
+        if dotted == "features":
+            known = {field.name for field in fields(FeatureSettings)}
+            unknown = sorted(set(value or {}) - known)
+            if unknown:
+                raise ConfigError(f"{source}: unknown recipe key 'features.{unknown[0]}' (known: {', '.join(sorted(known))})")
+            continue
+        if isinstance(defaults[key], dict) and defaults[key] and isinstance(value, dict):
+            _check_keys(value, defaults[key], source, dotted + ".")
+
+
+def validate_recipe(recipe: dict[str, Any], source: str = "recipe") -> dict[str, Any]:
+    """Merge `recipe` over the defaults and check every key; returns the resolved recipe."""
+    if not isinstance(recipe, dict):
+        raise ConfigError(f"{source}: a recipe must be a mapping of sections, got {type(recipe).__name__}")
+    defaults = {**RECIPE_DEFAULTS, **EXTRA_SECTIONS}
+    _check_keys(recipe, defaults, source)
+    resolved = _deep_merge(defaults, recipe)
+    if not resolved.get("dataset"):
+        raise ConfigError(f"{source}: the recipe needs 'dataset' (e.g. fsdd, emodb, esc50, folder)")
+    for key in ("lr", "weight_decay", "gradient_clip_norm", "label_smoothing"):
+        value = _number_or_text(resolved["training"].get(key))
+        if value is not None and not isinstance(value, (int, float)):
+            raise ConfigError(f"{source}: training.{key} must be a number, got {value!r}")
+        resolved["training"][key] = value
+    seeds = resolved["seeds"]
+    if isinstance(seeds, int):
+        resolved["seeds"] = [seeds]
+    if not resolved["seeds"] or not all(isinstance(seed, int) for seed in resolved["seeds"]):
+        raise ConfigError(f"{source}: 'seeds' must be a non-empty list of integers, got {seeds!r}")
+    if resolved["training"]["scheduler"] not in ("none", "cosine", "plateau"):
+        raise ConfigError(f"{source}: training.scheduler must be none, cosine or plateau, got {resolved['training']['scheduler']!r}")
+    FeatureSettings.from_dict(resolved["features"])  # raises ConfigError on a bad value
+    for dotted, values in (resolved.get("sweep") or {}).items():
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"{source}: sweep.{dotted} must be a non-empty list of values")
+        get_dotted(resolved, dotted, source)
+    return resolved
+
+
+def get_dotted(recipe: dict[str, Any], dotted: str, source: str = "recipe") -> Any:
+    node: Any = recipe
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise ConfigError(f"{source}: unknown recipe key '{dotted}'")
+        node = node[part]
+    return node
+
+
+def set_dotted(recipe: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set `a.b.c` in a nested mapping, creating intermediate mappings."""
+    node = recipe
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"cannot set '{dotted}': '{part}' is not a section")
+    node[parts[-1]] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """`key.sub=value` -> (key.sub, YAML-parsed value)."""
+    if "=" not in text:
+        raise ConfigError(f"--set expects key.sub=value, got {text!r}")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise ConfigError(f"--set expects key.sub=value, got {text!r}")
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"--set {key}: value {raw!r} is not valid YAML ({error})") from error
+    return key, _number_or_text(value)
+
+
+def _number_or_text(value: Any) -> Any:
+    """YAML 1.1 reads `1e-4` (no dot) as text; read such values as the numbers they are."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> dict[str, Any]:
+    """Read a recipe YAML, apply `--set` overrides, validate, and return the resolved recipe."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: recipe not found (fix: give a YAML file, e.g. recipes/fsdd_cnn.yaml)")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML ({error})") from error
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a recipe must be a mapping of sections")
+    for override in overrides or []:
+        key, value = parse_override(override)
+        set_dotted(raw, key, value)
+    return validate_recipe(raw, str(path))
+
+
+def expand_sweep(recipe: dict[str, Any]) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """The grid of `sweep:` as (trial name, the values set, the recipe with them applied)."""
+    sweep = recipe.get("sweep") or {}
+    if not sweep:
+        return [("", {}, recipe)]
+    keys = sorted(sweep)
+    trials = []
+    for index, combination in enumerate(itertools.product(*(sweep[key] for key in keys))):
+        trial = copy.deepcopy(recipe)
+        trial["sweep"] = {}
+        values = dict(zip(keys, combination))
+        for key, value in values.items():
+            set_dotted(trial, key, value)
+        trials.append((f"trial_{index:02d}", values, trial))
+    return trials
+
+
+def dump_recipe(recipe: dict[str, Any]) -> str:
+    return yaml.safe_dump(recipe, sort_keys=False)

@@ -1,0 +1,111 @@
+"""Datasets and samplers for training on log-mel matrices.
+
+Randomness is a pure function of (seed, epoch, item): the sampler yields `(index, epoch)` pairs and the
+dataset derives each item's crop/augmentation generator from them. An interrupted run resumed at
+epoch k therefore draws exactly the batches and masks the uninterrupted run drew.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from sonolab.audio.framing import fit_frames
+
+
+def item_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
+    """The generator for one item in one epoch of one run."""
+    return np.random.default_rng([int(seed), int(epoch), int(index)])
+
+
+class SpectrogramDataset(Dataset):
+    """(1, n_mels, target_frames) float32 tensors and integer labels from referenced, floored dB matrices.
+
+    `matrices` are already relative to the run's dB reference and clipped at `floor_db`. Training
+    datasets crop with `crop` (e.g. random) and may apply SpecAugment; evaluation datasets use a
+    deterministic crop (e.g. middle) and no augmentation.
+    """
+
+    def __init__(
+        self,
+        matrices: Sequence[np.ndarray],
+        labels: Sequence[int],
+        target_frames: int,
+        floor_db: float,
+        crop: str = "middle",
+        seed: int = 0,
+        spec_augment: dict[str, Any] | None = None,
+    ) -> None:
+        if len(matrices) != len(labels):
+            raise ValueError("matrices and labels differ in length")
+        self.matrices = list(matrices)
+        self.labels = [int(label) for label in labels]
+        self.target_frames = int(target_frames)
+        self.floor_db = float(floor_db)
+        self.crop = crop
+        self.seed = int(seed)
+        self.spec_augment = dict(spec_augment) if spec_augment and spec_augment.get("enabled") else None
+
+    def __len__(self) -> int:
+        return len(self.matrices)
+
+    def features(self, index: int, epoch: int = 0) -> np.ndarray:
+        rng = item_rng(self.seed, epoch, index)
+        fitted = fit_frames(self.matrices[index], self.target_frames, self.floor_db, self.crop, rng).features
+        if self.spec_augment is not None:
+            from sonolab.audio.augment import spec_augment
+
+            options = {key: value for key, value in self.spec_augment.items() if key != "enabled"}
+            fitted = spec_augment(fitted, rng, fill_db=self.floor_db, **options)
+        return np.asarray(fitted, dtype=np.float32)
+
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, int]:
+        index, epoch = key if isinstance(key, tuple) else (key, 0)
+        return torch.from_numpy(self.features(index, epoch)[None]), self.labels[index]
+
+
+class EpochSampler(Sampler):
+    """Shuffles (or draws class-balanced samples) from a generator seeded by (seed, epoch).
+
+    Lightning calls `set_epoch` at the start of every epoch, also after a resume.
+    """
+
+    def __init__(self, labels: Sequence[int], seed: int, shuffle: bool = True, balanced: bool = False) -> None:
+        self.labels = np.asarray(labels, dtype=int)
+        self.seed = int(seed)
+        self.shuffle = shuffle
+        self.balanced = balanced
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        count = len(self.labels)
+        rng = np.random.default_rng([self.seed, self.epoch, 7919])
+        if self.balanced:
+            frequencies = np.bincount(self.labels)
+            weights = 1.0 / frequencies[self.labels]
+            order = rng.choice(count, size=count, replace=True, p=weights / weights.sum())
+        elif self.shuffle:
+            order = rng.permutation(count)
+        else:
+            order = np.arange(count)
+        for index in order:
+            yield int(index), self.epoch
+
+
+def inverse_frequency_weights(labels: Sequence[int], num_classes: int) -> list[float]:
+    """Loss weights n / (k * count_c) (scikit-learn's 'balanced'); absent classes get weight 0."""
+    counts = np.bincount(np.asarray(labels, dtype=int), minlength=num_classes).astype(np.float64)
+    present = counts > 0
+    weights = np.zeros(num_classes)
+    weights[present] = counts.sum() / (present.sum() * counts[present])
+    return weights.tolist()

@@ -1,0 +1,194 @@
+"""Fit one model on one fold with one seed: Lightning Trainer with clipping, early stopping,
+checkpoints (last + best), TensorBoard and CSV logs; the best weights are restored at the end and
+the epoch they come from is read from the best checkpoint itself (not inferred from the patience).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from sonolab.errors import ConfigError
+from sonolab.train.data import EpochSampler
+
+
+@dataclass
+class FitOutcome:
+    """What a fit produced. Epochs are counted from 1 (Lightning's CSV log counts from 0)."""
+
+    best_epoch: int
+    best_score: float
+    monitor: str
+    epochs_run: int
+    stopped_early: bool
+    best_checkpoint: Path
+    last_checkpoint: Path
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "best_epoch": self.best_epoch, "best_score": self.best_score, "monitor": self.monitor,
+            "epochs_run": self.epochs_run, "stopped_early": self.stopped_early,
+            "best_checkpoint": str(self.best_checkpoint), "last_checkpoint": str(self.last_checkpoint),
+        }
+
+
+def monitor_mode(training: dict[str, Any]) -> str:
+    mode = training.get("monitor_mode")
+    if mode is None:
+        return "min" if str(training["monitor"]).endswith("loss") else "max"
+    if mode not in ("min", "max"):
+        raise ConfigError(f"training.monitor_mode must be min or max, got {mode!r}")
+    return mode
+
+
+def _precision(training: dict[str, Any]) -> str:
+    precision = training.get("precision", "auto")
+    if precision != "auto":
+        return str(precision)
+    return "16-mixed" if torch.cuda.is_available() and training.get("accelerator", "auto") in ("auto", "gpu", "cuda") else "32-true"
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a Lightning checkpoint with `weights_only=True`: a file that would run code is refused."""
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as error:
+        from sonolab.errors import SonolabError
+
+        raise SonolabError(
+            f"{path}: refused to load checkpoint: it holds more than tensors and plain values ({type(error).__name__}) "
+            "(fix: only use checkpoints written by sonolab; never load untrusted pickles)"
+        ) from error
+
+
+def make_loader(dataset: Dataset, labels: Sequence[int], batch_size: int, seed: int, train: bool, training: dict[str, Any]) -> DataLoader:
+    sampler = EpochSampler(labels, seed, shuffle=train, balanced=train and bool(training.get("balanced_sampling")))
+    workers = int(training.get("num_workers", 0))
+    # An own generator: creating a loader iterator then never draws from torch's global generator, whose
+    # state (reseeded per epoch for dropout) would otherwise depend on when Lightning builds iterators.
+    generator = torch.Generator().manual_seed(int(seed))
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, persistent_workers=False,
+                      drop_last=False, generator=generator)
+
+
+def fit(
+    module: Any,
+    train_dataset: Dataset,
+    train_labels: Sequence[int],
+    val_dataset: Dataset,
+    val_labels: Sequence[int],
+    training: dict[str, Any],
+    seed: int,
+    out_dir: str | Path,
+    resume: bool = False,
+    progress: bool = True,
+    extra_callbacks: Sequence[Any] = (),
+) -> FitOutcome:
+    """Train `module` (a LightningModule) and restore its best weights; returns the true best epoch."""
+    import lightning as L
+    from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, RichProgressBar
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    import logging
+
+    # Lightning's info lines (accelerator banners, tips) would drown sonolab's own one-line-per-fold output.
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    out_dir = Path(out_dir)
+    checkpoint_dir = out_dir / "checkpoints"
+    mode = monitor_mode(training)
+    monitor = str(training["monitor"])
+    checkpoint = ModelCheckpoint(
+        dirpath=checkpoint_dir, filename="best-epoch{epoch:03d}", auto_insert_metric_name=False,
+        monitor=monitor, mode=mode, save_top_k=1, save_last=True, every_n_epochs=1,
+    )
+    callbacks: list[Any] = [checkpoint, *extra_callbacks]
+    if training.get("patience"):
+        callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=int(training["patience"]), check_finite=True))
+    if training.get("scheduler", "none") != "none":
+        callbacks.append(LearningRateMonitor(logging_interval="epoch"))
+    if progress:
+        callbacks.append(RichProgressBar(leave=False))
+    clip = training.get("gradient_clip_norm")
+    gpu = torch.cuda.is_available() and training.get("accelerator", "auto") in ("auto", "gpu", "cuda")
+    trainer = L.Trainer(
+        default_root_dir=str(out_dir),
+        max_epochs=int(training["epochs"]),
+        min_epochs=int(training.get("min_epochs", 1)),
+        accelerator=training.get("accelerator", "auto"),
+        devices=training.get("devices", 1),
+        num_nodes=int(training.get("num_nodes", 1)),
+        strategy=training.get("strategy", "auto"),
+        precision=_precision(training),
+        gradient_clip_val=float(clip) if clip else None,
+        gradient_clip_algorithm="norm",
+        deterministic="warn" if gpu else bool(training.get("deterministic", True)),
+        callbacks=callbacks,
+        # A new log version per attempt: Lightning's CSV writer would erase an existing metrics.csv on resume.
+        logger=[CSVLogger(str(out_dir), name="logs"), TensorBoardLogger(str(out_dir), name="tensorboard")],
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        log_every_n_steps=1,
+        num_sanity_val_steps=0,
+    )
+    batch_size = int(training["batch_size"])
+    train_loader = make_loader(train_dataset, train_labels, batch_size, seed, True, training)
+    val_loader = make_loader(val_dataset, val_labels, batch_size, seed, False, training)
+    last_path = checkpoint_dir / "last.ckpt"
+    ckpt_path = str(last_path) if resume and last_path.is_file() else None
+    if ckpt_path:
+        load_checkpoint(ckpt_path)  # refuse a tampered file before Lightning sees it
+    trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path, weights_only=True)
+    best_path = Path(checkpoint.best_model_path) if checkpoint.best_model_path else last_path
+    best = load_checkpoint(best_path)
+    module.load_state_dict(best["state_dict"])  # restore the best epoch's weights (a real copy, from disk)
+    epochs_run = int(trainer.current_epoch)
+    score = checkpoint.best_model_score
+    return FitOutcome(
+        best_epoch=int(best["epoch"]) + 1,
+        best_score=float(score) if score is not None else float("nan"),
+        monitor=monitor,
+        epochs_run=epochs_run,
+        stopped_early=epochs_run < int(training["epochs"]),
+        best_checkpoint=best_path,
+        last_checkpoint=last_path,
+    )
+
+
+@torch.no_grad()
+def predict_probabilities(model: torch.nn.Module, dataset: Dataset, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, class probabilities) of `dataset` under `model` in eval mode, on the CPU or the model's device."""
+    model.eval()
+    device = next(model.parameters()).device
+    labels, probabilities = [], []
+    for features, batch_labels in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+        logits = model(features.to(device)).float()
+        probabilities.append(torch.softmax(logits, dim=1).cpu().numpy())
+        labels.append(np.asarray(batch_labels))
+    return np.concatenate(labels), np.concatenate(probabilities)
+
+
+def read_csv_log(run_dir: str | Path) -> list[dict[str, float]]:
+    """Per-epoch rows (epoch counted from 0, as Lightning logs it) merged over every log version of a fit.
+
+    Later versions (a resumed attempt) override earlier ones for the same epoch.
+    """
+    by_epoch: dict[int, dict[str, float]] = {}
+    versions = sorted((Path(run_dir) / "logs").glob("version_*/metrics.csv"), key=lambda p: int(p.parent.name.split("_")[1]))
+    for path in versions:
+        with path.open(newline="") as handle:
+            for row in csv.DictReader(handle):
+                if not row.get("epoch"):
+                    continue
+                epoch = int(float(row["epoch"]))
+                target = by_epoch.setdefault(epoch, {"epoch": float(epoch)})
+                for key, value in row.items():
+                    if value not in ("", None) and key != "epoch":
+                        target[key] = float(value)
+    return [by_epoch[epoch] for epoch in sorted(by_epoch)]
