@@ -130,3 +130,26 @@ def test_materialised_variants_carry_parent_id_group_and_label(tmp_path):
     repeat = materialise_variants(items, tmp_path / "again", 5, settings, seed=3)
     for a, b in zip(variants, repeat):
         np.testing.assert_array_equal(sf.read(str(a.path))[0], sf.read(str(b.path))[0])
+
+
+
+def test_spectrogram_warp_moves_a_band_stretches_time_shifts_the_level_and_keeps_the_floor() -> None:
+    from sonolab.audio.augment import spectrogram_warp
+
+    floor_db = -80.0
+    matrix = np.full((40, 50), floor_db, dtype=np.float32)
+    matrix[10, :] = -10.0  # a steady tone in band 10
+    matrix[20, :] = -75.0  # a band 5 dB above the floor
+    for seed in range(20):
+        draws = np.random.default_rng(seed)  # the same draws, in the same order, as the function makes
+        scale, stretch, gain = 1.0 + draws.uniform(-0.2, 0.2), 1.0 + draws.uniform(-0.3, 0.3), draws.uniform(-6.0, 6.0)
+        warped = spectrogram_warp(matrix, np.random.default_rng(seed), 0.2, 0.3, 6.0, floor_db)
+        assert warped.shape == (40, int(round(50 * stretch)))  # time axis stretched
+        assert abs(int(np.argmax(warped[:, 0])) - 10 * scale) <= 1.0  # the tone moved with the frequency scale
+        assert warped.min() >= floor_db  # never below the floor
+    gained = spectrogram_warp(matrix, np.random.default_rng(1), 0.0, 0.0, 6.0, floor_db)
+    gain = np.random.default_rng(1).uniform(-6.0, 6.0)
+    np.testing.assert_allclose(gained[10], -10.0 + gain, atol=1e-4)  # a pure level change
+    np.testing.assert_allclose(gained[20], max(-75.0 + gain, floor_db), atol=1e-4)
+    np.testing.assert_allclose(gained[0], floor_db)  # silence stays at the floor
+    np.testing.assert_allclose(spectrogram_warp(matrix, np.random.default_rng(0), 0.0, 0.0, 0.0, floor_db), matrix)

@@ -124,6 +124,22 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path: Path) -> Non
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
 
 
+class FlatMonitor(L.Callback):
+    """Logs a validation metric that never improves after the first epoch (a plateau)."""
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        pl_module.log("val_flat", 1.0)
+
+
+def test_last_checkpoint_is_written_every_epoch_even_without_improvement(tmp_path: Path) -> None:
+    train, val = _datasets(seed=3, train_count=16, val_count=8)
+    outcome = fit(_module(3), train, train.labels, val, val.labels, _training(epochs=3, monitor="val_flat", monitor_mode="min"),
+                  3, tmp_path, progress=False, extra_callbacks=[FlatMonitor()])
+    assert outcome.best_epoch == 1  # the monitor never improves after the first epoch
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")["epoch"] == 2  # but the last epoch is saved
+    assert sorted(p.name for p in (tmp_path / "checkpoints").glob("*.ckpt")) == ["best-epoch000.ckpt", "last.ckpt"]
+
+
 class _Payload:
     """Runs a command when unpickled (what a malicious checkpoint does)."""
 

@@ -4,6 +4,8 @@
   reverb (a generated exponential-decay impulse response, or the user's IR files through
   audiomentations' ApplyImpulseResponse), reproducible from one seed.
 - `spec_augment`: time and frequency masks on a log-mel, filled with the dB floor (never 0 dB).
+- `spectrogram_warp`: a random frequency-axis scale (vocal-tract-length-like), time stretch and gain of a
+  log-mel, cheap enough to run per item per epoch (waveform pitch shift is ~100x slower on a CPU).
 - `materialise_variants`: the users' "1 original + N variations", written as WAV files whose items
   carry their parent's id, group and label, so splits keep them together and the audit can check it.
 """
@@ -215,6 +217,40 @@ def spec_augment(
             start = int(rng.integers(0, n_bins - width + 1))
             out[..., start:start + width, :] = fill_db
     return out
+
+
+def spectrogram_warp(
+    features: np.ndarray,
+    rng: np.random.Generator,
+    max_frequency_scale: float,
+    max_time_stretch: float,
+    max_gain_db: float,
+    floor_db: float,
+) -> np.ndarray:
+    """Warp a `(n_mels, frames)` dB matrix: mel axis scaled by 1 +/- `max_frequency_scale` (formants and pitch
+    move as with another speaker's vocal tract), time axis stretched by 1 +/- `max_time_stretch` (the frame
+    count changes), and a gain of +/- `max_gain_db` dB. Values stay at or above `floor_db` and floor values (silence)
+    stay at the floor; bands the
+    scaling brings in from above the top band take the floor (nothing was measured there).
+
+    Written by hand: audiomentations works on waveforms and torchaudio's TimeStretch needs complex STFTs;
+    this is bilinear resampling of the dB matrix (scipy.ndimage.map_coordinates) with a seeded generator.
+    """
+    from scipy.ndimage import map_coordinates
+
+    matrix = np.asarray(features, dtype=np.float32)
+    n_bins, n_frames = matrix.shape
+    frequency_scale = 1.0 + float(rng.uniform(-max_frequency_scale, max_frequency_scale)) if max_frequency_scale > 0 else 1.0
+    time_scale = 1.0 + float(rng.uniform(-max_time_stretch, max_time_stretch)) if max_time_stretch > 0 else 1.0
+    gain_db = float(rng.uniform(-max_gain_db, max_gain_db)) if max_gain_db > 0 else 0.0
+    out_frames = max(1, int(round(n_frames * time_scale)))
+    source_bins = np.arange(n_bins, dtype=np.float64) / frequency_scale  # output band b shows input band b / scale
+    source_frames = np.linspace(0.0, n_frames - 1, out_frames) if out_frames > 1 else np.zeros(1)
+    rows, columns = np.meshgrid(source_bins, source_frames, indexing="ij")
+    warped = map_coordinates(matrix, [rows, columns], order=1, mode="nearest")
+    warped[source_bins > n_bins - 1, :] = floor_db
+    at_floor = warped <= floor_db  # silence has no level: it stays at the floor under any gain
+    return np.where(at_floor, floor_db, np.maximum(warped + gain_db, floor_db)).astype(np.float32)
 
 
 def _item_seed(seed: int, item_id: str) -> int:

@@ -57,9 +57,13 @@ def evaluate_command(
     root: Optional[Path] = typer.Option(None, "--root", help="Dataset folder if it moved since training."),
     as_json: bool = typer.Option(False, "--json", help="Print the evaluation as JSON."),
 ) -> None:
-    """Re-score every saved model on its fold's held-out test partition, from the audio files; writes evaluation.json."""
-    from sonolab.train.predict import evaluate_run
+    """Re-score every saved model on its fold's held-out test partition, from the audio (and lyrics) files; writes evaluation.json."""
+    from sonolab.train.runs import run_task
 
+    if run_task(run_dir) == "bimodal":
+        from sonolab.train.bimodal.rescore import evaluate_bimodal_run as evaluate_run
+    else:
+        from sonolab.train.predict import evaluate_run
     evaluation = evaluate_run(run_dir, root=root, progress=not as_json)
     if as_json:
         typer.echo(json.dumps(evaluation["metrics"], indent=2))
@@ -78,10 +82,22 @@ def report_command(run_dir: Path = typer.Argument(..., help="A run folder writte
 
 def predict_command(
     run_dir: Path = typer.Argument(..., help="A run folder (all its fold/seed models are averaged) or one fold/seed folder."),
-    files: list[Path] = typer.Argument(..., help="Audio files (WAV/FLAC/OGG/MP3); resampled to the model's sample rate."),
+    files: Optional[list[Path]] = typer.Argument(None, help="Audio files (WAV/FLAC/OGG/MP3); resampled to the model's sample rate."),
+    lyrics: list[Path] = typer.Option([], "--lyrics", help="Bimodal runs: the lyrics text file of each audio file, in the same order. Repeatable."),
     as_json: bool = typer.Option(False, "--json", help="Print predictions as JSON."),
 ) -> None:
-    """Label and class probabilities for each file, using the run's saved feature settings."""
+    """Label and class probabilities for each file (valence, arousal and quadrant for a bimodal run), using the run's saved feature settings."""
+    from sonolab.errors import ConfigError
+    from sonolab.train.runs import run_task
+
+    files = files or []
+    if run_task(run_dir) == "bimodal":
+        _predict_bimodal(run_dir, files, lyrics, as_json)
+        return
+    if not files:
+        raise ConfigError(f"{run_dir}: no audio files given (fix: sonolab predict RUN_DIR FILE...)")
+    if lyrics:
+        raise ConfigError(f"{run_dir}: --lyrics is for bimodal (MERGE) runs; this run classifies audio only (fix: drop --lyrics)")
     from sonolab.train.predict import predict_files
 
     result = predict_files(run_dir, files)
@@ -104,6 +120,25 @@ def predict_command(
     if result["failed"]:
         console.print(f"[yellow]{result['failed']} file(s) could not be read (listed above)[/]")
         raise typer.Exit(1)
+
+
+def _predict_bimodal(run_dir: Path, files: list[Path], lyrics: list[Path], as_json: bool) -> None:
+    """Valence, arousal and quadrant per song from a bimodal run (audio files with their --lyrics)."""
+    from sonolab.train.bimodal import predict_bimodal
+
+    rows = predict_bimodal(run_dir, files, lyrics or None)
+    if as_json:
+        typer.echo(json.dumps({"predictions": rows}, indent=2))
+        return
+    table = Table(title=f"predictions ({rows[0]['models']} model(s) averaged)")
+    for column in ("audio", "lyrics", "quadrant", "arousal", "valence", "quadrant probability"):
+        table.add_column(column, justify="left" if column in ("audio", "lyrics") else "right")
+    for row in rows:
+        probability = row.get("quadrant_probabilities", {}).get(row["quadrant"])
+        table.add_row(str(row["audio"] or ""), str(row["lyrics"] or ""), row["quadrant"],
+                      *(f"{row[name]:.3f}" if name in row else "n/a" for name in ("arousal", "valence")),
+                      f"{probability:.3f}" if probability is not None else "n/a")
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:

@@ -15,7 +15,16 @@ import numpy as np
 from sonolab.atomic import write_text_atomic
 from sonolab.errors import SonolabError
 
-TABLE_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "roc_auc_ovr")
+TABLE_METRICS = {
+    "classification": ("accuracy", "balanced_accuracy", "macro_f1", "roc_auc_ovr"),
+    "bimodal": ("quadrant_accuracy", "quadrant_macro_f1", "arousal_ccc", "valence_ccc", "mean_ccc"),
+}
+
+
+def table_metrics(summary: dict[str, Any]) -> list[str]:
+    """The metric columns of the per-fold, per-seed and per-run tables: the task's headline metrics it has."""
+    wanted = TABLE_METRICS.get(str(summary.get("task") or "classification"), TABLE_METRICS["classification"])
+    return [name for name in wanted if name in summary["metrics"]]
 
 
 def find_records(run_dir: Path) -> list[tuple[Path, dict[str, Any]]]:
@@ -44,18 +53,19 @@ def _value(value: Any) -> str:
 
 
 def _tables(summary: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
+    columns = table_metrics(summary)
     tables = [(
         "Mean ± std over folds and seeds (test partitions)",
         ["metric", "mean ± std", "n"],
         [[name, _format(stats), str(stats.get("n"))] for name, stats in summary["metrics"].items()],
     )]
-    tables.append(("Per fold (mean ± std over seeds)", ["fold", "seeds", *TABLE_METRICS],
-                   [[row["fold"], str(row["seeds"]), *[_format(row[m]) for m in TABLE_METRICS]] for row in summary["per_fold"]]))
-    tables.append(("Per seed (mean ± std over folds)", ["seed", "folds", *TABLE_METRICS],
-                   [[str(row["seed"]), str(row["folds"]), *[_format(row[m]) for m in TABLE_METRICS]] for row in summary["per_seed"]]))
-    tables.append(("Every run", ["fold", "seed", "best epoch", "epochs run", "test items", *TABLE_METRICS],
+    tables.append(("Per fold (mean ± std over seeds)", ["fold", "seeds", *columns],
+                   [[row["fold"], str(row["seeds"]), *[_format(row[m]) for m in columns]] for row in summary["per_fold"]]))
+    tables.append(("Per seed (mean ± std over folds)", ["seed", "folds", *columns],
+                   [[str(row["seed"]), str(row["folds"]), *[_format(row[m]) for m in columns]] for row in summary["per_seed"]]))
+    tables.append(("Every run", ["fold", "seed", "best epoch", "epochs run", "test items", *columns],
                    [[row["fold"], str(row["seed"]), str(row["best_epoch"]), str(row["epochs_run"]), str(row["test_count"]),
-                     *[_value(row.get(m)) for m in TABLE_METRICS]] for row in summary["runs"]]))
+                     *[_value(row.get(m)) for m in columns]] for row in summary["runs"]]))
     if summary.get("trials"):
         tables.append(("Sweep trials (selected by validation)", ["trial", "values", "val monitor", "accuracy", "balanced_accuracy"],
                        [[t["trial"], json.dumps(t["sweep_values"]), _format(t["val_monitor"]), _format(t["accuracy"]), _format(t["balanced_accuracy"])]
@@ -73,13 +83,16 @@ def build_figures(run_dir: Path) -> tuple[list[tuple[str, Path]], dict[str, Any]
     extras: dict[str, Any] = {}
     if not records:
         return figures, extras
-    classes = records[0][1]["test"]["classes"]
-    pooled = np.sum([np.asarray(record["test"]["confusion_matrix"]) for _, record in records], axis=0)
     figure_dir = run_dir / "figures"
-    figures.append(("Confusion matrix (test partitions, every fold and seed pooled)",
-                    plot_confusion_matrix(pooled, classes, figure_dir / "confusion_matrix.png")))
-    recall = pooled.diagonal() / np.clip(pooled.sum(axis=1), 1, None)
-    extras["per_class_recall"] = {name: float(value) for name, value in zip(classes, recall)}
+    if "classes" in records[0][1]["test"]:
+        classes = records[0][1]["test"]["classes"]
+        pooled = np.sum([np.asarray(record["test"]["confusion_matrix"]) for _, record in records], axis=0)
+        figures.append(("Confusion matrix (test partitions, every fold and seed pooled)",
+                        plot_confusion_matrix(pooled, classes, figure_dir / "confusion_matrix.png")))
+        recall = pooled.diagonal() / np.clip(pooled.sum(axis=1), 1, None)
+        extras["per_class_recall"] = {name: float(value) for name, value in zip(classes, recall)}
+    else:
+        figures += _quadrant_figures(records, figure_dir)
     for seed_dir, record in records[:3]:
         rows = read_csv_log(seed_dir)
         if rows:
@@ -87,6 +100,29 @@ def build_figures(run_dir: Path) -> tuple[list[tuple[str, Path]], dict[str, Any]
             figures.append((f"Training curves: {record['fold']}, seed {record['seed']} (best epoch {record['fit']['best_epoch']})",
                             plot_training_curves(rows, figure_dir / name, record["fit"]["best_epoch"])))
     return figures, extras
+
+
+def _quadrant_figures(records: list[tuple[Path, dict[str, Any]]], figure_dir: Path) -> list[tuple[str, Path]]:
+    """Bimodal runs: the quadrant confusion matrix pooled over every fold/seed's predictions.csv, and the first
+    runs' valence/arousal scatter plots (drawn during training)."""
+    import csv
+
+    from sonolab.evaluate.regression import plot_quadrant_confusion
+
+    true_q: list[str] = []
+    predicted_q: list[str] = []
+    for seed_dir, _ in records:
+        with (seed_dir / "predictions.csv").open(newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                true_q.append(row["true_quadrant"])
+                predicted_q.append(row["predicted_quadrant"])
+    figures = [("Quadrant confusion matrix (test partitions, every fold and seed pooled)",
+                plot_quadrant_confusion(true_q, predicted_q, figure_dir / "quadrant_confusion.png"))]
+    for seed_dir, record in records[:3]:
+        scatter = seed_dir / "figures" / "av_scatter.png"
+        if scatter.is_file():
+            figures.append((f"Predicted vs true arousal and valence: {record['fold']}, seed {record['seed']}", scatter))
+    return figures
 
 
 def write_report(run_dir: str | Path) -> tuple[Path, Path]:

@@ -77,12 +77,13 @@ def train_fold_seed(
 
     def dataset(ids: list[str], crop: str, augment: dict[str, Any] | None) -> SpectrogramDataset:
         matrices = [apply_reference_and_floor(matrices_re_unity[i], settings) for i in ids]
-        return SpectrogramDataset(matrices, [labels_by_id[i] for i in ids], framing["target_frames"], settings.floor_db, crop, seed, augment)
+        return SpectrogramDataset(matrices, [labels_by_id[i] for i in ids], framing["target_frames"], settings.floor_db, crop, seed,
+                                  **(augment or {}))
 
     train_ids, val_ids, test_ids = partitions["train"], partitions["val"], partitions["test"]
     if not train_ids or not val_ids or not test_ids:
         raise DatasetError(f"fold {fold_name}: a partition is empty (train {len(train_ids)}, val {len(val_ids)}, test {len(test_ids)})")
-    train_set = dataset(train_ids, framing["crop"], recipe["augment"]["spec_augment"])
+    train_set = dataset(train_ids, framing["crop"], recipe["augment"])
     val_set = dataset(val_ids, framing["eval_crop"], None)
     test_set = dataset(test_ids, framing["eval_crop"], None)
     L.seed_everything(seed, workers=True, verbose=False)

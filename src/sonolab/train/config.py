@@ -59,7 +59,14 @@ RECIPE_DEFAULTS: dict[str, Any] = {
             "max_time_mask_frames": 12,
             "frequency_masks": 2,
             "max_frequency_mask_bins": 8,
-        }
+        },
+        # Feature-domain warps drawn per item and epoch (sonolab.audio.augment.spectrogram_warp), before cropping.
+        "spectrogram_warp": {
+            "enabled": False,
+            "max_frequency_scale": 0.1,  # mel axis scaled by 1 +/- this fraction (another speaker's vocal tract)
+            "max_time_stretch": 0.15,  # time axis stretched by 1 +/- this fraction
+            "max_gain_db": 6.0,  # level change in dB, +/- (the floor stays the floor)
+        },
     },
     "sweep": {},
 }
@@ -101,6 +108,9 @@ def validate_recipe(recipe: dict[str, Any], source: str = "recipe") -> dict[str,
     """Merge `recipe` over the defaults and check every key; returns the resolved recipe."""
     if not isinstance(recipe, dict):
         raise ConfigError(f"{source}: a recipe must be a mapping of sections, got {type(recipe).__name__}")
+    from sonolab.train.tasks import register_builtin_tasks  # here, not at the top: tasks imports this module
+
+    register_builtin_tasks()  # a built-in task's section (e.g. `bimodal`) is known before keys are checked
     defaults = {**RECIPE_DEFAULTS, **EXTRA_SECTIONS}
     _check_keys(recipe, defaults, source)
     resolved = _deep_merge(defaults, recipe)

@@ -39,6 +39,7 @@ class SpectrogramDataset(Dataset):
         crop: str = "middle",
         seed: int = 0,
         spec_augment: dict[str, Any] | None = None,
+        spectrogram_warp: dict[str, Any] | None = None,
     ) -> None:
         if len(matrices) != len(labels):
             raise ValueError("matrices and labels differ in length")
@@ -48,24 +49,36 @@ class SpectrogramDataset(Dataset):
         self.floor_db = float(floor_db)
         self.crop = crop
         self.seed = int(seed)
-        self.spec_augment = dict(spec_augment) if spec_augment and spec_augment.get("enabled") else None
+        self.spec_augment = _enabled_options(spec_augment)
+        self.spectrogram_warp = _enabled_options(spectrogram_warp)
 
     def __len__(self) -> int:
         return len(self.matrices)
 
     def features(self, index: int, epoch: int = 0) -> np.ndarray:
         rng = item_rng(self.seed, epoch, index)
-        fitted = fit_frames(self.matrices[index], self.target_frames, self.floor_db, self.crop, rng).features
+        matrix = self.matrices[index]
+        if self.spectrogram_warp is not None:
+            from sonolab.audio.augment import spectrogram_warp
+
+            matrix = spectrogram_warp(matrix, rng, floor_db=self.floor_db, **self.spectrogram_warp)
+        fitted = fit_frames(matrix, self.target_frames, self.floor_db, self.crop, rng).features
         if self.spec_augment is not None:
             from sonolab.audio.augment import spec_augment
 
-            options = {key: value for key, value in self.spec_augment.items() if key != "enabled"}
-            fitted = spec_augment(fitted, rng, fill_db=self.floor_db, **options)
+            fitted = spec_augment(fitted, rng, fill_db=self.floor_db, **self.spec_augment)
         return np.asarray(fitted, dtype=np.float32)
 
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, int]:
         index, epoch = key if isinstance(key, tuple) else (key, 0)
         return torch.from_numpy(self.features(index, epoch)[None]), self.labels[index]
+
+
+def _enabled_options(section: dict[str, Any] | None) -> dict[str, Any] | None:
+    """An augmentation's options without `enabled`, or None when the section is absent or disabled."""
+    if not section or not section.get("enabled"):
+        return None
+    return {key: value for key, value in section.items() if key != "enabled"}
 
 
 class EpochSampler(Sampler):

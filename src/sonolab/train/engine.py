@@ -106,9 +106,16 @@ def fit(
     monitor = str(training["monitor"])
     checkpoint = ModelCheckpoint(
         dirpath=checkpoint_dir, filename="best-epoch{epoch:03d}", auto_insert_metric_name=False,
-        monitor=monitor, mode=mode, save_top_k=1, save_last=True, every_n_epochs=1,
+        monitor=monitor, mode=mode, save_top_k=1, save_last=False, every_n_epochs=1,
     )
-    callbacks: list[Any] = [checkpoint, *extra_callbacks]
+    # `last.ckpt` after EVERY epoch, from its own callback: Lightning's save_last on a monitored checkpoint only
+    # writes `last` in epochs that improve the monitor, so a run killed after a plateau would resume from the
+    # best epoch instead of the last one and diverge from an uninterrupted run.
+    last_checkpoint = ModelCheckpoint(
+        dirpath=checkpoint_dir, filename="last", monitor=None, save_top_k=1, every_n_epochs=1,
+        enable_version_counter=False,
+    )
+    callbacks: list[Any] = [checkpoint, last_checkpoint, *extra_callbacks]
     if training.get("patience"):
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=int(training["patience"]), check_finite=True))
     if training.get("scheduler", "none") != "none":

@@ -13,6 +13,7 @@ A fold/seed whose `metrics.json` exists is complete and skipped on `--resume`; o
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import platform
 import time
 from pathlib import Path
@@ -100,3 +101,12 @@ def summarize_records(records: list[dict[str, Any]], metric_names: tuple[str, ..
         "per_seed": per_seed,
         "runs": runs,
     }
+
+
+def run_task(run_dir: str | Path) -> str:
+    """The task (`classification`, `bimodal`) a run folder was trained for, from its summary or model."""
+    run_dir = Path(run_dir)
+    for path in (run_dir / "summary.json", run_dir / "model.json"):
+        if path.is_file():
+            return str(json.loads(path.read_text(encoding="utf-8")).get("task") or "classification")
+    return "classification"

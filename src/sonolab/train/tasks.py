@@ -15,6 +15,11 @@ TaskRunner = Callable[..., Path]  # (recipe, root, out_dir, resume=False, progre
 TASKS: dict[str, TaskRunner] = {"classification": run_classification}
 
 
+def register_builtin_tasks() -> None:
+    """Import the task packages that ship with sonolab; each adds itself (and its recipe section) here."""
+    import sonolab.train.bimodal  # noqa: F401  (registers the `bimodal` task and recipe section)
+
+
 def run_recipe(recipe: dict[str, Any], root: str | Path | None = None, out_dir: str | Path | None = None,
                resume: bool = False, progress: bool = True) -> Path:
     """Validate `recipe`, then run it with the task it names; returns the run folder.
@@ -24,6 +29,7 @@ def run_recipe(recipe: dict[str, Any], root: str | Path | None = None, out_dir: 
     from sonolab.train.config import validate_recipe
     from sonolab.train.runs import default_run_dir
 
+    register_builtin_tasks()
     resolved = validate_recipe(recipe)
     task = resolved.get("task") or "classification"
     if task not in TASKS:

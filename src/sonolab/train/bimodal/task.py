@@ -6,9 +6,9 @@ attention: se or feature_gate: true), `training` (epochs, batch_size, lr, patien
 gradient_clip_norm, ...), `seeds`, and `bimodal` (below). `bimodal.modalities: [audio]` or
 `[lyrics]` gives the single-modality runs from the same recipe.
 
-A run folder holds: recipe.yaml, problems.json (every song left out, with its reason),
-fold-*/seed-*/ (checkpoints, logs, metrics.json, predictions.csv, figures), summary.json (mean and
-std of every metric over folds and seeds) and model/ (the first fold's first seed, for `predict`).
+A run folder holds: recipe.yaml, failures.json (every song left out, with its reason), splits.json,
+fold-*/seed_*/ (checkpoints, logs, metrics.json, predictions.csv, figures, model.safetensors + model.json
++ text/ for `predict`), and summary.json (mean and std of every metric over folds and seeds).
 """
 
 from __future__ import annotations
