@@ -47,3 +47,16 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
 def write_json_atomic(path: str | Path, payload: Any) -> Path:
     """Write `payload` as indented JSON to `path` atomically."""
     return write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def save_figure_atomic(figure: Any, path: str | Path, dpi: int = 110) -> Path:
+    """Save a matplotlib figure atomically (format from the suffix, PNG by default), then close it."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    try:
+        with atomic_path(path) as temporary:
+            figure.savefig(temporary, format=path.suffix.lstrip(".") or "png", dpi=dpi)
+    finally:
+        plt.close(figure)
+    return path

@@ -15,7 +15,6 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from rich.console import Console
 
 from sonolab.atomic import write_json_atomic, write_text_atomic

@@ -93,7 +93,7 @@ def train_command(
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from sonolab.atomic import write_json_atomic
-    from sonolab.semantic_eq.evaluate import evaluate_generators, evaluation_table
+    from sonolab.semantic_eq.evaluate import evaluate_generators
     from sonolab.semantic_eq.generators import MedianGenerator, RandomGenerator
     from sonolab.semantic_eq.train import EqTrainConfig, fit_eq_model
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sonolab.atomic import atomic_path
+from sonolab.atomic import save_figure_atomic
 from sonolab.audio.features import FeatureSettings
 from sonolab.errors import ConfigError
 
@@ -53,9 +53,4 @@ def save_contact_sheet(
         axis.tick_params(labelsize=6)
     if image is not None:
         figure.colorbar(image, ax=axes, shrink=0.8, label="dB")
-    try:
-        with atomic_path(path) as temporary:
-            figure.savefig(temporary, format=path.suffix.lstrip(".") or "png", dpi=100)
-    finally:
-        plt.close(figure)
-    return path
+    return save_figure_atomic(figure, path, dpi=100)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sonolab.atomic import atomic_path
+from sonolab.atomic import save_figure_atomic
 
 
 def _pyplot():
@@ -41,11 +41,7 @@ def plot_confusion_matrix(matrix: Sequence[Sequence[int]], classes: Sequence[str
                               color="white" if normalised[row, column] > 0.5 else "black", fontsize=8)
     figure.colorbar(image, ax=axes, fraction=0.046, label="fraction of the true class")
     figure.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as temporary:
-        figure.savefig(temporary, format="png", dpi=110)
-    plt.close(figure)
-    return path
+    return save_figure_atomic(figure, path)
 
 
 def plot_training_curves(rows: list[dict[str, float]], path: str | Path, best_epoch: int | None = None, title: str = "Training curves") -> Path:
@@ -67,8 +63,4 @@ def plot_training_curves(rows: list[dict[str, float]], path: str | Path, best_ep
         axes.grid(alpha=0.3)
     figure.suptitle(title)
     figure.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as temporary:
-        figure.savefig(temporary, format="png", dpi=110)
-    plt.close(figure)
-    return path
+    return save_figure_atomic(figure, path)

@@ -23,7 +23,7 @@ from sklearn.metrics import (
     r2_score,
 )
 
-from sonolab.atomic import atomic_path
+from sonolab.atomic import save_figure_atomic
 
 QUADRANTS: tuple[str, ...] = ("Q1", "Q2", "Q3", "Q4")
 
@@ -119,11 +119,7 @@ def plot_av_scatter(true_av: np.ndarray, predicted_av: np.ndarray, path: str | P
         axis.set_title(f"{name}: CCC {concordance_correlation(true, pred):.3f}")
         axis.legend(loc="upper left")
     figure.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as temporary:
-        figure.savefig(temporary, format=path.suffix.lstrip(".") or "png", dpi=120)
-    plt.close(figure)
-    return path
+    return save_figure_atomic(figure, path, dpi=120)
 
 
 def plot_quadrant_confusion(true_quadrants: Sequence[str], predicted_quadrants: Sequence[str], path: str | Path) -> Path:
@@ -139,8 +135,4 @@ def plot_quadrant_confusion(true_quadrants: Sequence[str], predicted_quadrants: 
     ConfusionMatrixDisplay(matrix, display_labels=list(QUADRANTS)).plot(ax=axis, colorbar=False)
     axis.set_title("quadrant confusion")
     figure.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as temporary:
-        figure.savefig(temporary, format=path.suffix.lstrip(".") or "png", dpi=120)
-    plt.close(figure)
-    return path
+    return save_figure_atomic(figure, path, dpi=120)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from sonolab.audio.eq import HIGH_SHELF_CUTOFF_INDEX, EqSetting, log_frequency_grid_hz, responses_db
+from sonolab.audio.eq import HIGH_SHELF_CUTOFF_INDEX, log_frequency_grid_hz, responses_db
 from sonolab.data.safe import SafeDataset
 from sonolab.semantic_eq.generators import SettingGenerator
 from sonolab.semantic_eq.normalise import to_unit

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sonolab.atomic import atomic_path
+from sonolab.atomic import save_figure_atomic
 from sonolab.audio.eq import log_frequency_grid_hz, magnitude_response_db, responses_db
 from sonolab.data.safe import SafeDataset
 from sonolab.semantic_eq.generators import SettingGenerator
@@ -74,8 +74,4 @@ def plot_eq_responses(
         axis.grid(True, which="both", alpha=0.3)
         axis.legend(fontsize=8, loc="lower left")
     figure.tight_layout()
-    out_path = Path(out_path)
-    with atomic_path(out_path) as temporary:
-        figure.savefig(temporary, format="png", dpi=110)
-    plt.close(figure)
-    return out_path
+    return save_figure_atomic(figure, out_path)
