@@ -125,3 +125,20 @@ def test_unknown_model_option_is_named() -> None:
         build_model({"name": "vgg_cnn", "attentoin": "se"}, 3)
     with pytest.raises(ConfigError, match="must be one of"):
         build_model({"name": "vgg_cnn", "attention": "transformer"}, 3)
+
+
+@pytest.mark.parametrize("name", ["baseline_cnn", "vgg_cnn"])
+def test_band_mean_input_norm_ignores_a_fixed_spectral_colouring_and_batch_norm_does_not(name: str) -> None:
+    torch.manual_seed(0)
+    x = torch.randn(3, 1, 24, 40) * 10 - 40
+    colouring = torch.linspace(-12.0, 12.0, 24).view(1, 1, 24, 1)  # a microphone's tilt, the same in every frame
+    outputs = {}
+    for input_norm in ("batch", "band_mean"):
+        torch.manual_seed(1)
+        model = build_model({"name": name, "channels": [4, 8], "input_norm": input_norm}, 3).eval()
+        with torch.no_grad():
+            outputs[input_norm] = (model(x), model(x + colouring))
+    assert torch.allclose(*outputs["band_mean"], atol=1e-4)
+    assert not torch.allclose(*outputs["batch"], atol=1e-3)
+    with pytest.raises(ConfigError, match="input_norm"):
+        build_model({"name": name, "input_norm": "per_clip"}, 3)

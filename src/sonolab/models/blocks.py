@@ -104,3 +104,28 @@ def attention_block(kind: str, channels: int, reduction: int = 16) -> nn.Module:
     from sonolab.errors import ConfigError
 
     raise ConfigError(f"model.attention must be one of {', '.join(ATTENTION_KINDS)}, got {kind!r}")
+
+
+class BandMeanSubtraction(nn.Module):
+    """Per clip and per mel band, subtract the band's mean over time (cepstral mean normalisation in the dB
+    domain). It removes a fixed spectral colouring (microphone, room, a speaker's overall tilt) and the level,
+    so it is a choice for tasks where neither carries the label (spoken digits), never for emotion or
+    loudness-related labels. Padding frames (at the floor) count towards the mean."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x - x.mean(dim=-1, keepdim=True)
+
+
+INPUT_NORMALISATIONS: tuple[str, ...] = ("batch", "band_mean")
+
+
+def input_normalisation(kind: str) -> nn.Module:
+    """The first layer of the CNNs. `batch`: a batch norm over the input (keeps level differences between
+    clips; the default); `band_mean`: BandMeanSubtraction, then the batch norm."""
+    if kind == "batch":
+        return nn.BatchNorm2d(1)
+    if kind == "band_mean":
+        return nn.Sequential(BandMeanSubtraction(), nn.BatchNorm2d(1))
+    from sonolab.errors import ConfigError
+
+    raise ConfigError(f"model.input_norm must be one of {', '.join(INPUT_NORMALISATIONS)}, got {kind!r}")

@@ -1,7 +1,8 @@
 """Convolutional networks for 1-channel log-mels of any size: a baseline CNN and a VGG-style CNN.
 
-Both start with a batch norm over the input (dB values have an arbitrary offset that depends on the
-reference) and end with global pooling, so any (n_mels, frames) works.
+Both start with an input normalisation (`input_norm`: a batch norm over the input by default, since dB values
+have an arbitrary offset that depends on the reference; or `band_mean`, see `blocks.BandMeanSubtraction`) and
+end with global pooling, so any (n_mels, frames) works.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import torch
 from torch import nn
 
 from sonolab.errors import ConfigError
-from sonolab.models.blocks import ATTENTION_KINDS, FeatureGate, attention_block
+from sonolab.models.blocks import ATTENTION_KINDS, FeatureGate, attention_block, input_normalisation
 
 GATE_PLACEMENTS: tuple[str, ...] = ("pooled", "hidden")
 
@@ -20,9 +21,10 @@ GATE_PLACEMENTS: tuple[str, ...] = ("pooled", "hidden")
 class BaselineCNN(nn.Module):
     """Small baseline: `len(channels)` conv-BN-ReLU-maxpool blocks, global average pool, dropout, linear."""
 
-    def __init__(self, num_classes: int | None, channels: Sequence[int] = (16, 32, 64), dropout: float = 0.3) -> None:
+    def __init__(self, num_classes: int | None, channels: Sequence[int] = (16, 32, 64), dropout: float = 0.3,
+                 input_norm: str = "batch") -> None:
         super().__init__()
-        layers: list[nn.Module] = [nn.BatchNorm2d(1)]
+        layers: list[nn.Module] = [input_normalisation(input_norm)]
         previous = 1
         for width in channels:
             layers += [nn.Conv2d(previous, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(inplace=True), nn.MaxPool2d(2, ceil_mode=True)]
@@ -62,6 +64,7 @@ class VGGStyleCNN(nn.Module):
         classifier_hidden: int = 256,
         dropout: float = 0.5,
         pooling: str = "avg",
+        input_norm: str = "batch",
     ) -> None:
         super().__init__()
         if convs_per_block not in (1, 2):
@@ -72,7 +75,7 @@ class VGGStyleCNN(nn.Module):
             raise ConfigError(f"model.gate_placement must be one of {', '.join(GATE_PLACEMENTS)}, got {gate_placement!r}")
         if pooling not in ("avg", "max"):
             raise ConfigError(f"model.pooling must be avg or max, got {pooling!r}")
-        layers: list[nn.Module] = [nn.BatchNorm2d(1)]
+        layers: list[nn.Module] = [input_normalisation(input_norm)]
         previous = 1
         for index, width in enumerate(channels):
             for _ in range(convs_per_block):

@@ -54,8 +54,13 @@ def train_fold_seed(
     resume: bool = False,
     progress: bool = True,
     extra_callbacks: Sequence[Any] = (),
+    waveforms: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
-    """Train and test one fold with one seed; writes metrics.json last (the completion marker)."""
+    """Train and test one fold with one seed; writes metrics.json last (the completion marker).
+
+    `waveforms` (mono, at the feature sample rate) are needed when the recipe enables `augment.waveform`:
+    the training items are then recomputed from augmented audio every epoch.
+    """
     import lightning as L
 
     from sonolab.evaluate.metrics import classification_metrics
@@ -83,7 +88,17 @@ def train_fold_seed(
     train_ids, val_ids, test_ids = partitions["train"], partitions["val"], partitions["test"]
     if not train_ids or not val_ids or not test_ids:
         raise DatasetError(f"fold {fold_name}: a partition is empty (train {len(train_ids)}, val {len(val_ids)}, test {len(test_ids)})")
-    train_set = dataset(train_ids, framing["crop"], recipe["augment"])
+    augment = recipe["augment"]
+    if augment.get("waveform", {}).get("enabled"):
+        from sonolab.train.data import WaveformAugmentedDataset
+
+        if waveforms is None:
+            raise ConfigError("augment.waveform is enabled but no waveforms were loaded for the training partition")
+        train_set = WaveformAugmentedDataset(
+            [waveforms[i] for i in train_ids], [labels_by_id[i] for i in train_ids], settings, augment["waveform"],
+            framing["target_frames"], framing["crop"], seed, augment["spec_augment"], augment["spectrogram_warp"])
+    else:
+        train_set = dataset(train_ids, framing["crop"], {k: v for k, v in augment.items() if k != "waveform"})
     val_set = dataset(val_ids, framing["eval_crop"], None)
     test_set = dataset(test_ids, framing["eval_crop"], None)
     L.seed_everything(seed, workers=True, verbose=False)
@@ -129,6 +144,25 @@ def load_features(recipe: dict[str, Any], index: Any, out_dir: Path, progress: b
     return matrices, failures
 
 
+def load_training_waveforms(recipe: dict[str, Any], index: Any, folds: Sequence[Any], matrices: dict[str, np.ndarray],
+                            progress: bool) -> dict[str, np.ndarray] | None:
+    """Mono waveforms at the feature sample rate of every item some fold trains on, when any sweep trial
+    enables `augment.waveform` (None otherwise). Items whose features failed are already excluded."""
+    if not any(trial["augment"].get("waveform", {}).get("enabled") for _, _, trial in expand_sweep(recipe)):
+        return None
+    from rich.progress import track
+
+    from sonolab.audio.io import load_audio
+
+    sample_rate_hz = FeatureSettings.from_dict(recipe["features"]).sample_rate_hz
+    needed = {item_id for fold in folds for item_id in fold.train if item_id in matrices}
+    paths = {item.item_id: item.path for item in index.items if item.item_id in needed}
+    waveforms = {}
+    for item_id, path in track(paths.items(), description="loading waveforms for augmentation", disable=not progress, transient=True):
+        waveforms[item_id] = load_audio(path, target_sample_rate_hz=sample_rate_hz, mono=True)[0][0]
+    return waveforms
+
+
 def _failure_dict(failure: Any) -> dict[str, str]:
     if hasattr(failure, "to_dict"):
         return failure.to_dict()
@@ -164,6 +198,7 @@ def run_classification(recipe: dict[str, Any], root: str | Path, out_dir: str | 
         console.print(f"[yellow]{len(failures)} file(s) failed feature extraction and {len(problems)} dataset problem(s); "
                       f"they are excluded and listed in {out_dir / 'failures.json'}[/]")
     folds = splits.folds[: split["max_folds"]] if split.get("max_folds") else splits.folds
+    waveforms = load_training_waveforms(recipe, index, folds, matrices, progress)
     trials = expand_sweep(recipe)
     trial_summaries = []
     for trial_name, trial_values, trial_recipe in trials:
@@ -179,7 +214,7 @@ def run_classification(recipe: dict[str, Any], root: str | Path, out_dir: str | 
                 else:
                     console.print(f"{label}: training on {len(partitions['train'])} items, selecting on {len(partitions['val'])}, testing on {len(partitions['test'])}")
                 record = train_fold_seed(trial_recipe, fold.name, partitions, seed, matrices, labels_by_id, classes,
-                                         seed_dir, resume=resume, progress=progress)
+                                         seed_dir, resume=resume, progress=progress, waveforms=waveforms)
                 console.print(f"{label}: best epoch {record['fit']['best_epoch']}, test accuracy {record['test']['accuracy']:.3f}, "
                               f"balanced accuracy {record['test']['balanced_accuracy']:.3f}")
                 records.append(record)

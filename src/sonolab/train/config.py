@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from sonolab.audio.augment import AugmentSettings
 from sonolab.audio.features import FeatureSettings
 from sonolab.errors import ConfigError
 
@@ -30,7 +31,8 @@ TRAINING_DEFAULTS: dict[str, Any] = {
     "scheduler": "none",  # none | cosine | plateau
     "class_weights": False,  # weight the loss by inverse class frequency of the training partition
     "balanced_sampling": False,  # draw training batches with inverse-frequency weights
-    "num_workers": 0,
+    "num_workers": "auto",  # data-loader worker processes for training batches; auto: 0 for cached features
+    # (in-process indexing is faster than any worker), CPU count - 1 (at most 4) for on-the-fly waveform augmentation
     "accelerator": "auto",
     "devices": 1,  # GPUs (or processes) per node; >1 with strategy ddp trains data-parallel (Lightning DDP)
     "num_nodes": 1,
@@ -60,6 +62,9 @@ RECIPE_DEFAULTS: dict[str, Any] = {
             "frequency_masks": 2,
             "max_frequency_mask_bins": 8,
         },
+        # On-the-fly waveform augmentation (audiomentations) of the training partition, per item and epoch;
+        # the log-mel is recomputed from the augmented audio in data-loader workers. Fields: AugmentSettings.
+        "waveform": {"enabled": False, **AugmentSettings().to_dict()},
         # Feature-domain warps drawn per item and epoch (sonolab.audio.augment.spectrogram_warp), before cropping.
         "spectrogram_warp": {
             "enabled": False,

@@ -55,9 +55,13 @@ class SpectrogramDataset(Dataset):
     def __len__(self) -> int:
         return len(self.matrices)
 
+    def matrix(self, index: int, rng: np.random.Generator) -> np.ndarray:
+        """The item's referenced, floored dB matrix before framing (subclasses may compute it)."""
+        return self.matrices[index]
+
     def features(self, index: int, epoch: int = 0) -> np.ndarray:
         rng = item_rng(self.seed, epoch, index)
-        matrix = self.matrices[index]
+        matrix = self.matrix(index, rng)
         if self.spectrogram_warp is not None:
             from sonolab.audio.augment import spectrogram_warp
 
@@ -79,6 +83,34 @@ def _enabled_options(section: dict[str, Any] | None) -> dict[str, Any] | None:
     if not section or not section.get("enabled"):
         return None
     return {key: value for key, value in section.items() if key != "enabled"}
+
+
+class WaveformAugmentedDataset(SpectrogramDataset):
+    """Training items whose log-mel is computed per epoch from an augmented waveform (audiomentations:
+    noise at an SNR, pitch shift, time stretch, gain, reverb), then referenced, floored, framed and masked
+    like `SpectrogramDataset`. The augmenter is reseeded per (seed, epoch, item), so every item's draw is
+    the same whichever data-loader worker computes it, and a resumed run repeats the uninterrupted one.
+    Run it with data-loader workers (`training.num_workers`) so that augmentation overlaps training steps.
+    """
+
+    def __init__(self, waveforms: Sequence[np.ndarray], labels: Sequence[int], settings: Any, waveform_augment: dict[str, Any],
+                 target_frames: int, crop: str = "random", seed: int = 0, spec_augment: dict[str, Any] | None = None,
+                 spectrogram_warp: dict[str, Any] | None = None) -> None:
+        from sonolab.audio.augment import AugmentSettings, WaveformAugmenter
+
+        super().__init__([np.empty((0, 0), np.float32)] * len(waveforms), labels, target_frames, settings.floor_db, crop, seed,
+                         spec_augment, spectrogram_warp)
+        self.waveforms = [np.asarray(w, dtype=np.float32) for w in waveforms]
+        self.settings = settings
+        options = {key: value for key, value in waveform_augment.items() if key != "enabled"}
+        self.augmenter = WaveformAugmenter(AugmentSettings.from_dict(options), seed)
+
+    def matrix(self, index: int, rng: np.random.Generator) -> np.ndarray:
+        from sonolab.audio.features import apply_reference_and_floor, log_mel_re_unity
+
+        self.augmenter.reseed(int(rng.integers(0, 2**63 - 1)))
+        audio = self.augmenter(self.waveforms[index], self.settings.sample_rate_hz)
+        return apply_reference_and_floor(log_mel_re_unity(audio, self.settings.sample_rate_hz, self.settings), self.settings)
 
 
 class EpochSampler(Sampler):

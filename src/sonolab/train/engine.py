@@ -6,6 +6,7 @@ the epoch they come from is read from the best checkpoint itself (not inferred f
 from __future__ import annotations
 
 import csv
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,12 +71,26 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 def make_loader(dataset: Dataset, labels: Sequence[int], batch_size: int, seed: int, train: bool, training: dict[str, Any]) -> DataLoader:
     sampler = EpochSampler(labels, seed, shuffle=train, balanced=train and bool(training.get("balanced_sampling")))
-    workers = int(training.get("num_workers", 0))
+    workers = loader_workers(dataset, training.get("num_workers", "auto")) if train else 0
     # An own generator: creating a loader iterator then never draws from torch's global generator, whose
     # state (reseeded per epoch for dropout) would otherwise depend on when Lightning builds iterators.
     generator = torch.Generator().manual_seed(int(seed))
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, persistent_workers=False,
-                      drop_last=False, generator=generator)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, persistent_workers=workers > 0,
+                      pin_memory=workers > 0 and torch.cuda.is_available(), drop_last=False, generator=generator)
+
+
+def loader_workers(dataset: Dataset, setting: Any) -> int:
+    """Worker processes for a training loader: a number, or `auto` (0 for cached features, whose items
+    are an array lookup; CPU count - 1, at most 4, when items are computed from augmented waveforms)."""
+    if setting != "auto":
+        if not isinstance(setting, int) or isinstance(setting, bool) or setting < 0:
+            raise ConfigError(f"training.num_workers must be auto or a whole number >= 0, got {setting!r}")
+        return setting
+    from sonolab.train.data import WaveformAugmentedDataset
+
+    if isinstance(dataset, WaveformAugmentedDataset):
+        return max(1, min(4, (os.cpu_count() or 1) - 1))
+    return 0
 
 
 def fit(
