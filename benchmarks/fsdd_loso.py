@@ -9,6 +9,7 @@ the same 6 speakers (users report 65.4% accuracy). Reads ../shared/data/fsdd (or
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -70,8 +71,6 @@ def main() -> None:
     start = time.perf_counter()
     run_dir = run_recipe(recipe, root=arguments.root, out_dir=out, progress=False)
     cnn_s = time.perf_counter() - start
-    import json
-
     summary = json.loads((run_dir / "summary.json").read_text())
 
     def line(name: str, values: list[float]) -> str:
@@ -80,9 +79,12 @@ def main() -> None:
     cnn_accuracy = [row["accuracy"] for row in summary["runs"]]
     cnn_balanced = [row["balanced_accuracy"] for row in summary["runs"]]
     print()
-    print(f"{'fold':<10}{'test speaker items':>20}{'CNN accuracy':>16}{'MFCC+SVM accuracy':>20}")
+    splits = json.loads((run_dir / "splits.json").read_text())
+    speaker = {fold["name"]: ", ".join(sorted({splits["groups"][i] for i in fold["partitions"]["test"]})) for fold in splits["folds"]}
+    print(f"{'fold':<8}{'test speaker':>14}{'items':>7}{'CNN accuracy':>15}{'MFCC+SVM accuracy':>20}")
     for row, svm in zip(summary["runs"], baseline["accuracy"]):
-        print(f"{row['fold']:<10}{row['test_count']:>20}{100 * row['accuracy']:>15.1f}%{100 * svm:>19.1f}%   (best epoch {row['best_epoch']} of {row['epochs_run']})")
+        print(f"{row['fold']:<8}{speaker[row['fold']]:>14}{row['test_count']:>7}{100 * row['accuracy']:>14.1f}%{100 * svm:>19.1f}%"
+              f"   (best epoch {row['best_epoch']} of {row['epochs_run']})")
     print()
     print(f"CNN (recipes/fsdd_cnn.yaml), {len(cnn_accuracy)} folds: accuracy {line('', cnn_accuracy)}, "
           f"balanced accuracy {line('', cnn_balanced)}, wall time {cnn_s / 60:.1f} min (features + training + testing)")
