@@ -80,15 +80,16 @@ def train_fold_seed(
     training, framing = recipe["training"], recipe["framing"]
     settings = freeze_settings(FeatureSettings.from_dict(recipe["features"]), matrices_re_unity, partitions["train"])
 
-    def dataset(ids: list[str], crop: str, augment: dict[str, Any] | None) -> SpectrogramDataset:
+    augment = recipe["augment"]
+
+    def dataset(ids: list[str], crop: str, augmented: bool) -> SpectrogramDataset:
         matrices = [apply_reference_and_floor(matrices_re_unity[i], settings) for i in ids]
         return SpectrogramDataset(matrices, [labels_by_id[i] for i in ids], framing["target_frames"], settings.floor_db, crop, seed,
-                                  **(augment or {}))
+                                  augment["spec_augment"] if augmented else None, augment["spectrogram_warp"] if augmented else None)
 
     train_ids, val_ids, test_ids = partitions["train"], partitions["val"], partitions["test"]
     if not train_ids or not val_ids or not test_ids:
         raise DatasetError(f"fold {fold_name}: a partition is empty (train {len(train_ids)}, val {len(val_ids)}, test {len(test_ids)})")
-    augment = recipe["augment"]
     if augment.get("waveform", {}).get("enabled"):
         from sonolab.train.data import WaveformAugmentedDataset
 
@@ -98,9 +99,9 @@ def train_fold_seed(
             [waveforms[i] for i in train_ids], [labels_by_id[i] for i in train_ids], settings, augment["waveform"],
             framing["target_frames"], framing["crop"], seed, augment["spec_augment"], augment["spectrogram_warp"])
     else:
-        train_set = dataset(train_ids, framing["crop"], {k: v for k, v in augment.items() if k != "waveform"})
-    val_set = dataset(val_ids, framing["eval_crop"], None)
-    test_set = dataset(test_ids, framing["eval_crop"], None)
+        train_set = dataset(train_ids, framing["crop"], augmented=True)
+    val_set = dataset(val_ids, framing["eval_crop"], augmented=False)
+    test_set = dataset(test_ids, framing["eval_crop"], augmented=False)
     L.seed_everything(seed, workers=True, verbose=False)
     model = build_model(recipe["model"], len(classes))
     weights = inverse_frequency_weights(train_set.labels, len(classes)) if training.get("class_weights") else None

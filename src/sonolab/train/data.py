@@ -102,8 +102,7 @@ class WaveformAugmentedDataset(SpectrogramDataset):
                          spec_augment, spectrogram_warp)
         self.waveforms = [np.asarray(w, dtype=np.float32) for w in waveforms]
         self.settings = settings
-        options = {key: value for key, value in waveform_augment.items() if key != "enabled"}
-        self.augmenter = WaveformAugmenter(AugmentSettings.from_dict(options), seed)
+        self.augmenter = WaveformAugmenter(AugmentSettings.from_dict(_enabled_options(waveform_augment) or {}), seed)
 
     def matrix(self, index: int, rng: np.random.Generator) -> np.ndarray:
         from sonolab.audio.features import apply_reference_and_floor, log_mel_re_unity

@@ -29,8 +29,7 @@ def run_recipe(recipe: dict[str, Any], root: str | Path | None = None, out_dir: 
     from sonolab.train.config import validate_recipe
     from sonolab.train.runs import default_run_dir
 
-    register_builtin_tasks()
-    resolved = validate_recipe(recipe)
+    resolved = validate_recipe(recipe)  # registers the built-in tasks first
     task = resolved.get("task") or "classification"
     if task not in TASKS:
         raise ConfigError(f"unknown task {task!r} (known: {', '.join(sorted(TASKS))})")

@@ -7,18 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from sonolab.errors import DatasetError
-
-
-def recorded_root(run_dir: Path) -> Path | None:
-    """The dataset root the run was trained on, from its resolved `recipe.yaml`."""
-    path = run_dir / "recipe.yaml"
-    if not path.is_file():
-        return None
-    root = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("root")
-    return Path(root) if root else None
 
 
 def evaluate_bimodal_run(run_dir: str | Path, root: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
@@ -37,18 +27,18 @@ def evaluate_bimodal_run(run_dir: str | Path, root: str | Path | None = None, pr
     from sonolab.train.bimodal.task import _predict_with, _quadrant_predictions, find_model_dirs
 
     run_dir = Path(run_dir)
-    data_root = Path(root) if root else recorded_root(run_dir)
-    if data_root is None or not data_root.is_dir():
-        raise DatasetError(f"{data_root or run_dir}: the MERGE folder of this run was not found (fix: pass --root DIR)")
-    by_id = load_dataset("merge", data_root).by_id()
-    folds = {fold.name: fold for fold in load_splits(run_dir / "splits.json").folds}
+    splits = load_splits(run_dir / "splits.json")
+    data_root = Path(root or splits.root)  # the root the run was trained on is recorded in its splits
+    if not data_root.is_dir():
+        raise DatasetError(f"{data_root}: the MERGE folder of this run was not found (fix: pass --root DIR)")
+    by_id = load_dataset(splits.dataset, data_root).by_id()
+    folds = {fold.name: fold for fold in splits.folds}
     results = []
     for folder in track(find_model_dirs(run_dir), description="evaluating", disable=not progress, transient=True):
         fold = folds[folder.parent.name]
-        present = [item_id for item_id in fold.test if item_id in by_id]
+        items = [by_id[item_id] for item_id in fold.test if item_id in by_id]
         missing = [{"item_id": item_id, "reason": f"not in the MERGE metadata under {data_root}"}
                    for item_id in fold.test if item_id not in by_id]
-        items = [by_id[item_id] for item_id in present]
         outputs, payload = _predict_with(folder, [item.path for item in items],
                                          [item.metadata["lyrics_path"] for item in items], len(items))
         section = payload["bimodal"]
