@@ -81,11 +81,13 @@ def main() -> None:
     print()
     splits = json.loads((run_dir / "splits.json").read_text())
     speaker = {fold["name"]: ", ".join(sorted({splits["groups"][i] for i in fold["partitions"]["test"]})) for fold in splits["folds"]}
-    print(f"{'fold':<8}{'test speaker':>14}{'items':>7}{'CNN accuracy':>15}{'MFCC+SVM accuracy':>20}")
+    print(f"{'fold':<8}{'test speaker':>14}{'items':>7}{'CNN accuracy':>15}{'MFCC+SVM accuracy':>20}{'CNN val accuracy':>19}")
     for row, svm in zip(summary["runs"], baseline["accuracy"]):
         print(f"{row['fold']:<8}{speaker[row['fold']]:>14}{row['test_count']:>7}{100 * row['accuracy']:>14.1f}%{100 * svm:>19.1f}%"
-              f"   (best epoch {row['best_epoch']} of {row['epochs_run']})")
+              f"{100 * row['val_accuracy']:>18.1f}%   (best epoch {row['best_epoch']} of {row['epochs_run']})")
     print()
+    # Validation (another speaker, carved from each fold's training speakers) is what recipe changes are chosen by.
+    print(f"CNN validation accuracy (model selection only; never the test speaker): {line('', [row['val_accuracy'] for row in summary['runs']])}")
     print(f"CNN (recipes/fsdd_cnn.yaml), {len(cnn_accuracy)} folds: accuracy {line('', cnn_accuracy)}, "
           f"balanced accuracy {line('', cnn_balanced)}, wall time {cnn_s / 60:.1f} min (features + training + testing)")
     print(f"MFCC stats + RBF SVM, {baseline['folds']} folds: accuracy {line('', baseline['accuracy'])}, "

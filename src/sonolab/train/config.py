@@ -39,6 +39,7 @@ TRAINING_DEFAULTS: dict[str, Any] = {
     "strategy": "auto",  # auto | ddp | ddp_spawn | ... (Lightning strategies; multi-GPU is documented, not tested)
     "precision": "auto",  # auto: 16-mixed on a GPU, 32-true on CPU
     "label_smoothing": 0.0,
+    "mixup_alpha": 0.0,  # > 0: train on Beta(alpha, alpha) mixes of example pairs and their targets; 0 disables
     "deterministic": True,
 }
 
@@ -121,11 +122,13 @@ def validate_recipe(recipe: dict[str, Any], source: str = "recipe") -> dict[str,
     resolved = _deep_merge(defaults, recipe)
     if not resolved.get("dataset"):
         raise ConfigError(f"{source}: the recipe needs 'dataset' (e.g. fsdd, emodb, esc50, folder)")
-    for key in ("lr", "weight_decay", "gradient_clip_norm", "label_smoothing"):
+    for key in ("lr", "weight_decay", "gradient_clip_norm", "label_smoothing", "mixup_alpha"):
         value = _number_or_text(resolved["training"].get(key))
         if value is not None and not isinstance(value, (int, float)):
             raise ConfigError(f"{source}: training.{key} must be a number, got {value!r}")
         resolved["training"][key] = value
+    if (resolved["training"].get("mixup_alpha") or 0) < 0:
+        raise ConfigError(f"{source}: training.mixup_alpha must be >= 0 (0 disables mixup), got {resolved['training']['mixup_alpha']!r}")
     seeds = resolved["seeds"]
     if isinstance(seeds, int):
         resolved["seeds"] = [seeds]

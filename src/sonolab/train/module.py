@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from sonolab.evaluate.metrics import classification_metrics
+from sonolab.train.mixup import mix_batch
 
 
 VALIDATION_METRICS: tuple[str, ...] = ("val_loss", "val_accuracy", "val_balanced_accuracy", "val_macro_f1")
@@ -36,6 +37,7 @@ class ClassifierModule(L.LightningModule):
         seed: int = 0,
         monitor: str = "val_loss",
         monitor_mode: str = "min",
+        mixup_alpha: float = 0.0,
     ) -> None:
         super().__init__()
         self.model = model
@@ -50,6 +52,7 @@ class ClassifierModule(L.LightningModule):
         weight = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
         self.register_buffer("class_weight", weight, persistent=False)
         self.label_smoothing = label_smoothing
+        self.mixup_alpha = mixup_alpha
         self._val_outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
         self._train_correct = 0
         self._train_seen = 0
@@ -69,8 +72,13 @@ class ClassifierModule(L.LightningModule):
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_index: int) -> torch.Tensor:
         features, labels = batch
-        logits = self(features)
-        loss = self._loss(logits, labels)
+        if self.mixup_alpha > 0:
+            mixed = mix_batch(features, self.mixup_alpha)
+            logits = self(mixed.features)
+            loss = mixed.weight * self._loss(logits, labels) + (1.0 - mixed.weight) * self._loss(logits, labels[mixed.partner])
+        else:
+            logits = self(features)
+            loss = self._loss(logits, labels)
         self._train_correct += int((logits.argmax(dim=1) == labels).sum())
         self._train_seen += int(labels.numel())
         self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=labels.numel())

@@ -80,6 +80,9 @@ def summarize_records(records: list[dict[str, Any]], metric_names: tuple[str, ..
     def scalars(record: dict[str, Any]) -> dict[str, Any]:
         return {name: record["test"].get(name) for name in metric_names}
 
+    def validation(record: dict[str, Any]) -> dict[str, Any]:
+        return {"val_" + name: record["val"][name] for name in metric_names if name in record.get("val", {})}
+
     per_fold: list[dict[str, Any]] = []
     for fold in dict.fromkeys(record["fold"] for record in records):
         rows = [scalars(record) for record in records if record["fold"] == fold]
@@ -91,12 +94,17 @@ def summarize_records(records: list[dict[str, Any]], metric_names: tuple[str, ..
     runs = [
         {"fold": record["fold"], "seed": record["seed"], "best_epoch": record["fit"]["best_epoch"],
          "epochs_run": record["fit"]["epochs_run"], "test_count": record["test"]["count"], **scalars(record),
+         **validation(record),
          "val_" + record["fit"]["monitor"].removeprefix("val_"): record["fit"]["best_score"]}
         for record in records
     ]
     return {
         "metrics": {name: mean_std([scalars(record)[name] for record in records]) for name in metric_names},
         "val_monitor": mean_std([record["fit"]["best_score"] for record in records]),
+        # The restored model's scores on each fold's validation speakers/groups: what a recipe change may be
+        # chosen by without looking at the test partition.
+        "val_metrics": {name: mean_std([validation(record)["val_" + name] for record in records])
+                        for name in metric_names if all(name in record.get("val", {}) for record in records)},
         "per_fold": per_fold,
         "per_seed": per_seed,
         "runs": runs,
