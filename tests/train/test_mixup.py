@@ -1,5 +1,5 @@
 """Mixup: exact convex combinations of a batch with a permutation of itself, a mixed target in the training
-loss, reproducible draws, and recipe validation."""
+loss, reproducible draws, and recipe validation (mixup and EMA options)."""
 
 from __future__ import annotations
 
@@ -54,9 +54,13 @@ def test_training_loss_mixes_the_two_targets_with_the_same_weight() -> None:
     assert not torch.allclose(plain.training_step((features, labels), 0), loss)
 
 
-def test_recipe_rejects_a_negative_alpha(tmp_path: Path) -> None:
+def test_recipe_rejects_a_negative_alpha_and_an_ema_decay_outside_0_1(tmp_path: Path) -> None:
     path = tmp_path / "r.yaml"
     path.write_text("dataset: fsdd\n")
     assert load_recipe(path, ["training.mixup_alpha=0.2"])["training"]["mixup_alpha"] == 0.2
     with pytest.raises(ConfigError, match=r"r\.yaml.*mixup_alpha"):
         load_recipe(path, ["training.mixup_alpha=-1"])
+    assert load_recipe(path, ["training.ema_decay=0.99"])["training"]["ema_decay"] == 0.99
+    for bad in ("1", "1.5", "-0.1", "high"):
+        with pytest.raises(ConfigError, match=r"r\.yaml.*ema_decay"):
+            load_recipe(path, [f"training.ema_decay={bad}"])

@@ -99,9 +99,10 @@ def test_early_stopping_restores_and_reports_the_true_best_epoch(tmp_path: Path)
     assert recomputed != pytest.approx(losses[-1], rel=1e-4)
 
 
-def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize("ema_decay", [0.0, 0.8], ids=["plain", "ema"])
+def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path: Path, ema_decay: float) -> None:
     train, val = _datasets(seed=2, train_count=48, val_count=24)
-    training = _training(epochs=4, patience=0)
+    training = _training(epochs=4, patience=0, ema_decay=ema_decay)
     full = _module(2)
     full_outcome = fit(full, train, train.labels, val, val.labels, training, 2, tmp_path / "full", progress=False)
 
@@ -124,6 +125,21 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path: Path) -> Non
     for a, b in zip(full_rows, resumed_rows):
         assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-5)
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
+
+
+def test_ema_weights_are_validated_checkpointed_and_restored(tmp_path: Path) -> None:
+    train, val = _datasets(seed=4, train_count=48, val_count=24)
+    module = _module(4)
+    outcome = fit(module, train, train.labels, val, val.labels, _training(epochs=3, ema_decay=0.8), 4, tmp_path, progress=False)
+    best = load_checkpoint(outcome.best_checkpoint)  # still weights_only: the average is plain tensors
+    averaged, raw = best["state_dict"], best["current_model_state"]
+    assert any(not torch.allclose(averaged[name], raw[name]) for name in raw if raw[name].is_floating_point())
+    for name, value in module.state_dict().items():  # the restored model holds the averaged weights
+        assert torch.equal(value, averaged[name]), name
+    # the logged validation loss of the best epoch is the averaged model's, as restored
+    _, probabilities = predict_probabilities(module.model, val)
+    loss = torch.nn.functional.nll_loss(torch.log(torch.as_tensor(probabilities)), torch.as_tensor(val.labels))
+    assert float(loss) == pytest.approx(outcome.best_score, rel=1e-4)
 
 
 class FlatMonitor(L.Callback):

@@ -40,6 +40,8 @@ TRAINING_DEFAULTS: dict[str, Any] = {
     "precision": "auto",  # auto: 16-mixed on a GPU, 32-true on CPU
     "label_smoothing": 0.0,
     "mixup_alpha": 0.0,  # > 0: train on Beta(alpha, alpha) mixes of example pairs and their targets; 0 disables
+    "ema_decay": 0.0,  # in (0, 1): validate, checkpoint and restore an exponential moving average of the weights
+    # (updated every step; 0.99 averages over ~100 steps); 0 disables
     "deterministic": True,
 }
 
@@ -122,11 +124,13 @@ def validate_recipe(recipe: dict[str, Any], source: str = "recipe") -> dict[str,
     resolved = _deep_merge(defaults, recipe)
     if not resolved.get("dataset"):
         raise ConfigError(f"{source}: the recipe needs 'dataset' (e.g. fsdd, emodb, esc50, folder)")
-    for key in ("lr", "weight_decay", "gradient_clip_norm", "label_smoothing", "mixup_alpha"):
+    for key in ("lr", "weight_decay", "gradient_clip_norm", "label_smoothing", "mixup_alpha", "ema_decay"):
         value = _number_or_text(resolved["training"].get(key))
         if value is not None and not isinstance(value, (int, float)):
             raise ConfigError(f"{source}: training.{key} must be a number, got {value!r}")
         resolved["training"][key] = value
+    if not 0 <= (resolved["training"].get("ema_decay") or 0) < 1:
+        raise ConfigError(f"{source}: training.ema_decay must be in [0, 1) (0 disables the average), got {resolved['training']['ema_decay']!r}")
     if (resolved["training"].get("mixup_alpha") or 0) < 0:
         raise ConfigError(f"{source}: training.mixup_alpha must be >= 0 (0 disables mixup), got {resolved['training']['mixup_alpha']!r}")
     seeds = resolved["seeds"]

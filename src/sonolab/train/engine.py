@@ -131,6 +131,14 @@ def fit(
         enable_version_counter=False,
     )
     callbacks: list[Any] = [checkpoint, last_checkpoint, *extra_callbacks]
+    ema_decay = float(training.get("ema_decay") or 0.0)
+    if ema_decay:
+        # An exponential moving average of the weights (and batch-norm statistics), updated after every optimiser
+        # step; validation, the checkpoints' `state_dict` and so the restored best epoch use the averaged weights.
+        from lightning.pytorch.callbacks import WeightAveraging
+        from torch.optim.swa_utils import get_ema_multi_avg_fn
+
+        callbacks.append(WeightAveraging(multi_avg_fn=get_ema_multi_avg_fn(ema_decay)))
     if training.get("patience"):
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=int(training["patience"]), check_finite=True))
     if training.get("scheduler", "none") != "none":
