@@ -142,6 +142,21 @@ def test_ema_weights_are_validated_checkpointed_and_restored(tmp_path: Path) -> 
     assert float(loss) == pytest.approx(outcome.best_score, rel=1e-4)
 
 
+def test_restore_last_keeps_the_final_epoch_and_reports_its_unselected_score(tmp_path: Path) -> None:
+    train, val = _datasets(seed=3, train_count=32, val_count=16)
+    module = _module(3)
+    outcome = fit(module, train, train.labels, val, val.labels, _training(epochs=3, restore="last"), 3, tmp_path, progress=False)
+    last = load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
+    assert outcome.best_epoch == 3 and last["epoch"] == 2 and outcome.best_checkpoint.name == "last.ckpt"
+    for name, value in module.state_dict().items():
+        assert torch.equal(value, last["state_dict"][name]), name
+    assert outcome.best_score == pytest.approx(read_csv_log(tmp_path)[-1]["val_loss"])
+    with pytest.raises(SonolabError, match="patience"):
+        fit(_module(3), train, train.labels, val, val.labels, _training(epochs=3, restore="last", patience=2), 3, tmp_path / "b", progress=False)
+    with pytest.raises(SonolabError, match="best or last"):
+        fit(_module(3), train, train.labels, val, val.labels, _training(restore="final"), 3, tmp_path / "c", progress=False)
+
+
 class FlatMonitor(L.Callback):
     """Logs a validation metric that never improves after the first epoch (a plateau)."""
 

@@ -227,22 +227,29 @@ def spectrogram_warp(
     max_gain_db: float,
     floor_db: float,
 ) -> np.ndarray:
-    """Warp a `(n_mels, frames)` dB matrix: mel axis scaled by 1 +/- `max_frequency_scale` (formants and pitch
-    move as with another speaker's vocal tract), time axis stretched by 1 +/- `max_time_stretch` (the frame
-    count changes), and a gain of +/- `max_gain_db` dB. Values stay at or above `floor_db` and floor values (silence)
-    stay at the floor; bands the
-    scaling brings in from above the top band take the floor (nothing was measured there).
+    """Warp a `(n_mels, frames)` dB matrix by random factors: mel axis scaled by 1 +/- `max_frequency_scale`
+    (formants and pitch move as with another speaker's vocal tract), time axis stretched by 1 +/-
+    `max_time_stretch` (the frame count changes), and a gain of +/- `max_gain_db` dB; see `warp_spectrogram`.
+    """
+    frequency_scale = 1.0 + float(rng.uniform(-max_frequency_scale, max_frequency_scale)) if max_frequency_scale > 0 else 1.0
+    time_scale = 1.0 + float(rng.uniform(-max_time_stretch, max_time_stretch)) if max_time_stretch > 0 else 1.0
+    gain_db = float(rng.uniform(-max_gain_db, max_gain_db)) if max_gain_db > 0 else 0.0
+    return warp_spectrogram(features, frequency_scale, time_scale, gain_db, floor_db)
+
+
+def warp_spectrogram(features: np.ndarray, frequency_scale: float, time_scale: float, gain_db: float, floor_db: float) -> np.ndarray:
+    """Warp a `(n_mels, frames)` dB matrix: output band b shows input band b / `frequency_scale`, the frame count
+    is multiplied by `time_scale`, and `gain_db` is added. Values stay at or above `floor_db` and floor values
+    (silence) stay at the floor; bands the scaling brings in from above the top band take the floor (nothing was
+    measured there).
 
     Written by hand: audiomentations works on waveforms and torchaudio's TimeStretch needs complex STFTs;
-    this is bilinear resampling of the dB matrix (scipy.ndimage.map_coordinates) with a seeded generator.
+    this is bilinear resampling of the dB matrix (scipy.ndimage.map_coordinates).
     """
     from scipy.ndimage import map_coordinates
 
     matrix = np.asarray(features, dtype=np.float32)
     n_bins, n_frames = matrix.shape
-    frequency_scale = 1.0 + float(rng.uniform(-max_frequency_scale, max_frequency_scale)) if max_frequency_scale > 0 else 1.0
-    time_scale = 1.0 + float(rng.uniform(-max_time_stretch, max_time_stretch)) if max_time_stretch > 0 else 1.0
-    gain_db = float(rng.uniform(-max_gain_db, max_gain_db)) if max_gain_db > 0 else 0.0
     out_frames = max(1, int(round(n_frames * time_scale)))
     source_bins = np.arange(n_bins, dtype=np.float64) / frequency_scale  # output band b shows input band b / scale
     source_frames = np.linspace(0.0, n_frames - 1, out_frames) if out_frames > 1 else np.zeros(1)

@@ -27,6 +27,10 @@ TRAINING_DEFAULTS: dict[str, Any] = {
     "patience": 8,
     "monitor": "val_loss",  # any logged validation metric: val_loss, val_accuracy, val_balanced_accuracy, val_macro_f1
     "monitor_mode": None,  # None: min for *loss, max otherwise
+    # best: restore the epoch with the best monitor (early stopping with `patience`); last: keep the final epoch
+    # (needs patience 0; with a schedule that anneals the learning rate, validation then selects nothing and
+    # its scores are unbiased estimates)
+    "restore": "best",
     "gradient_clip_norm": 1.0,  # max L2 norm of all gradients (0 or null disables clipping)
     "scheduler": "none",  # none | cosine | plateau
     "class_weights": False,  # weight the loss by inverse class frequency of the training partition
@@ -140,6 +144,12 @@ def validate_recipe(recipe: dict[str, Any], source: str = "recipe") -> dict[str,
         raise ConfigError(f"{source}: 'seeds' must be a non-empty list of integers, got {seeds!r}")
     if resolved["training"]["scheduler"] not in ("none", "cosine", "plateau"):
         raise ConfigError(f"{source}: training.scheduler must be none, cosine or plateau, got {resolved['training']['scheduler']!r}")
+    from sonolab.train.engine import restore_choice
+
+    try:
+        restore_choice(resolved["training"])
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}") from None
     FeatureSettings.from_dict(resolved["features"])  # raises ConfigError on a bad value
     for dotted, values in (resolved.get("sweep") or {}).items():
         if not isinstance(values, list) or not values:

@@ -49,6 +49,16 @@ def monitor_mode(training: dict[str, Any]) -> str:
     return mode
 
 
+def restore_choice(training: dict[str, Any]) -> str:
+    """`best` (the epoch with the best validation monitor) or `last` (the final epoch; no early stopping)."""
+    choice = training.get("restore", "best")
+    if choice not in ("best", "last"):
+        raise ConfigError(f"training.restore must be best or last, got {choice!r}")
+    if choice == "last" and training.get("patience"):
+        raise ConfigError("training.restore=last keeps the final epoch, so early stopping cannot end the run (fix: set training.patience=0)")
+    return choice
+
+
 def _precision(training: dict[str, Any]) -> str:
     precision = training.get("precision", "auto")
     if precision != "auto":
@@ -119,6 +129,7 @@ def fit(
     checkpoint_dir = out_dir / "checkpoints"
     mode = monitor_mode(training)
     monitor = str(training["monitor"])
+    restore_choice(training)  # a bad value fails before any training
     checkpoint = ModelCheckpoint(
         dirpath=checkpoint_dir, filename="best-epoch{epoch:03d}", auto_insert_metric_name=False,
         monitor=monitor, mode=mode, save_top_k=1, save_last=False, every_n_epochs=1,
@@ -175,11 +186,16 @@ def fit(
     if ckpt_path:
         load_checkpoint(ckpt_path)  # refuse a tampered file before Lightning sees it
     trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path, weights_only=True)
-    best_path = Path(checkpoint.best_model_path) if checkpoint.best_model_path else last_path
+    keep_last = restore_choice(training) == "last"
+    best_path = Path(checkpoint.best_model_path) if checkpoint.best_model_path and not keep_last else last_path
     best = load_checkpoint(best_path)
-    module.load_state_dict(best["state_dict"])  # restore the best epoch's weights (a real copy, from disk)
+    module.load_state_dict(best["state_dict"])  # restore the selected epoch's weights (a real copy, from disk)
     epochs_run = int(trainer.current_epoch)
-    score = checkpoint.best_model_score
+    if keep_last:  # the monitor's value in the final epoch: an estimate that took no part in any selection
+        rows = [row for row in read_csv_log(out_dir) if int(row["epoch"]) == int(best["epoch"]) and monitor in row]
+        score = rows[-1][monitor] if rows else None
+    else:
+        score = checkpoint.best_model_score
     return FitOutcome(
         best_epoch=int(best["epoch"]) + 1,
         best_score=float(score) if score is not None else float("nan"),
