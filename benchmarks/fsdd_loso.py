@@ -87,7 +87,7 @@ def main() -> None:
               f"{100 * row['val_accuracy']:>18.1f}%   (best epoch {row['best_epoch']} of {row['epochs_run']})")
     print()
     # Validation (another speaker, carved from each fold's training speakers) is what recipe changes are chosen by.
-    print(f"CNN validation accuracy (model selection only; never the test speaker): {line('', [row['val_accuracy'] for row in summary['runs']])}")
+    print(f"CNN validation accuracy (a training-side speaker, never the test speaker): {line('', [row['val_accuracy'] for row in summary['runs']])}")
     print(f"CNN (recipes/fsdd_cnn.yaml), {len(cnn_accuracy)} folds: accuracy {line('', cnn_accuracy)}, "
           f"balanced accuracy {line('', cnn_balanced)}, wall time {cnn_s / 60:.1f} min (features + training + testing)")
     print(f"MFCC stats + RBF SVM, {baseline['folds']} folds: accuracy {line('', baseline['accuracy'])}, "
