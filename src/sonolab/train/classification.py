@@ -109,7 +109,7 @@ def train_fold_seed(
         model, len(classes), lr=float(training["lr"]), weight_decay=float(training["weight_decay"]),
         scheduler=training["scheduler"], max_epochs=int(training["epochs"]), class_weights=weights,
         label_smoothing=float(training.get("label_smoothing", 0.0)), seed=seed,
-        mixup_alpha=float(training.get("mixup_alpha", 0.0)),
+        mixup_alpha=float(training.get("mixup_alpha") or 0.0),
         monitor=training["monitor"], monitor_mode=monitor_mode(training),
     )
     outcome = fit(module, train_set, train_set.labels, val_set, val_set.labels, training, seed, out_dir,

@@ -129,7 +129,7 @@ def fit(
     checkpoint_dir = out_dir / "checkpoints"
     mode = monitor_mode(training)
     monitor = str(training["monitor"])
-    restore_choice(training)  # a bad value fails before any training
+    keep_last = restore_choice(training) == "last"  # a bad value fails before any training
     checkpoint = ModelCheckpoint(
         dirpath=checkpoint_dir, filename="best-epoch{epoch:03d}", auto_insert_metric_name=False,
         monitor=monitor, mode=mode, save_top_k=1, save_last=False, every_n_epochs=1,
@@ -186,7 +186,6 @@ def fit(
     if ckpt_path:
         load_checkpoint(ckpt_path)  # refuse a tampered file before Lightning sees it
     trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path, weights_only=True)
-    keep_last = restore_choice(training) == "last"
     best_path = Path(checkpoint.best_model_path) if checkpoint.best_model_path and not keep_last else last_path
     best = load_checkpoint(best_path)
     module.load_state_dict(best["state_dict"])  # restore the selected epoch's weights (a real copy, from disk)

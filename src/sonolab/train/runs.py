@@ -103,7 +103,7 @@ def summarize_records(records: list[dict[str, Any]], metric_names: tuple[str, ..
         "val_monitor": mean_std([record["fit"]["best_score"] for record in records]),
         # The restored model's scores on each fold's validation speakers/groups: what a recipe change may be
         # chosen by without looking at the test partition.
-        "val_metrics": {name: mean_std([validation(record)["val_" + name] for record in records])
+        "val_metrics": {name: mean_std([record["val"][name] for record in records])
                         for name in metric_names if all(name in record.get("val", {}) for record in records)},
         "per_fold": per_fold,
         "per_seed": per_seed,
