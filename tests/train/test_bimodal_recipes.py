@@ -55,3 +55,14 @@ def test_audio_tower_of_the_recipe_has_se_blocks_and_a_512_embedding() -> None:
     assert sum(isinstance(module, SEBlock) for module in tower.modules()) == 4
     gated = build_model({**recipe["model"], "attention": "none", "feature_gate": True}, num_classes=None)
     assert gated.embedding_dim == 512 and not any(isinstance(m, SEBlock) for m in gated.modules())
+
+
+@pytest.mark.parametrize("option", ["training.mixup_alpha=0.2", "training.label_smoothing=0.1", "training.class_weights=true"])
+def test_classification_only_training_options_are_refused_not_ignored(tmp_path: Path, option: str) -> None:
+    import sonolab.train.bimodal as bimodal
+    from sonolab.train.config import load_recipe
+
+    recipe = load_recipe(RECIPES / "merge_bimodal.yaml", [option])
+    with pytest.raises(ConfigError, match=option.split("=")[0].replace(".", r"\.") + ".*classification recipes only"):
+        bimodal.run_bimodal(recipe, root=tmp_path, out_dir=tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()  # refused before any work

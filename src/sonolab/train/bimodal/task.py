@@ -83,6 +83,18 @@ def bimodal_section(recipe: dict[str, Any]) -> dict[str, Any]:
     return section
 
 
+# Options of the classification module (`train/module.py`) that the bimodal module does not implement.
+CLASSIFIER_ONLY_TRAINING: tuple[str, ...] = ("label_smoothing", "mixup_alpha", "class_weights")
+
+
+def refuse_classifier_only_training(training: dict[str, Any]) -> None:
+    """A bimodal recipe that sets a classification-only training option is an error, not a silent no-op."""
+    for key in CLASSIFIER_ONLY_TRAINING:
+        if training.get(key):
+            raise ConfigError(f"training.{key} applies to classification recipes only; the bimodal task does not "
+                              f"use it (fix: remove it from the recipe or set it to 0/false)")
+
+
 def choose_midpoint(arousal: np.ndarray, valence: np.ndarray, labels: list[str]) -> tuple[float, float]:
     """The single threshold on both scales whose sign quadrants best reproduce the labels (training data only)."""
     from sonolab.evaluate.regression import quadrants_from_av
@@ -165,6 +177,7 @@ def run_bimodal(recipe: dict[str, Any], root: str | Path | None, out_dir: str | 
     from sonolab.train.runs import prepare_run_dir, summarize_records
 
     section = bimodal_section(recipe)
+    refuse_classifier_only_training(recipe["training"])
     root = Path(root or recipe.get("root") or "")
     if not str(root) or not root.exists():
         raise DatasetError(f"{root}: dataset root not found (fix: pass --root pointing at the MERGE folder)")
