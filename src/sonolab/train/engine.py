@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from sonolab.errors import ConfigError
+from sonolab.train.config import monitor_mode, restore_choice
 from sonolab.train.data import EpochSampler
 
 
@@ -38,25 +39,6 @@ class FitOutcome:
             "epochs_run": self.epochs_run, "stopped_early": self.stopped_early,
             "best_checkpoint": str(self.best_checkpoint), "last_checkpoint": str(self.last_checkpoint),
         }
-
-
-def monitor_mode(training: dict[str, Any]) -> str:
-    mode = training.get("monitor_mode")
-    if mode is None:
-        return "min" if str(training["monitor"]).endswith("loss") else "max"
-    if mode not in ("min", "max"):
-        raise ConfigError(f"training.monitor_mode must be min or max, got {mode!r}")
-    return mode
-
-
-def restore_choice(training: dict[str, Any]) -> str:
-    """`best` (the epoch with the best validation monitor) or `last` (the final epoch; no early stopping)."""
-    choice = training.get("restore", "best")
-    if choice not in ("best", "last"):
-        raise ConfigError(f"training.restore must be best or last, got {choice!r}")
-    if choice == "last" and training.get("patience"):
-        raise ConfigError("training.restore=last keeps the final epoch, so early stopping cannot end the run (fix: set training.patience=0)")
-    return choice
 
 
 def _precision(training: dict[str, Any]) -> str:

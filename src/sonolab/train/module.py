@@ -13,7 +13,7 @@ from sonolab.evaluate.metrics import classification_metrics
 from sonolab.train.mixup import mix_batch
 
 
-VALIDATION_METRICS: tuple[str, ...] = ("val_loss", "val_accuracy", "val_balanced_accuracy", "val_macro_f1")
+from sonolab.train.metric_names import VALIDATION_METRICS  # noqa: F401  (re-exported)
 
 
 class ClassifierModule(L.LightningModule):
@@ -108,11 +108,7 @@ class ClassifierModule(L.LightningModule):
         self.log("val_macro_f1", scores["macro_f1"])
 
     def configure_optimizers(self) -> Any:
+        from sonolab.train.schedules import optimiser_config
+
         optimizer = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        if self.scheduler_name == "cosine":
-            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, self.max_epochs_for_schedule))
-            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
-        if self.scheduler_name == "plateau":
-            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode=self.monitor_mode, factor=0.5, patience=2)
-            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": self.monitor, "interval": "epoch"}}
-        return optimizer
+        return optimiser_config(optimizer, self.scheduler_name, self.max_epochs_for_schedule, self.monitor, self.monitor_mode)

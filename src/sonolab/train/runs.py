@@ -6,14 +6,15 @@ Layout (a sweep adds one `trial_XX/` level holding the fold folders and its own 
     RUN_DIR/<fold>/seed_<s>/{checkpoints/, logs/, tensorboard/, metrics.json, predictions.csv,
                              model.safetensors, model.json}
 
-A fold/seed whose `metrics.json` exists is complete and skipped on `--resume`; one with only
-`checkpoints/last.ckpt` continues from it.
+A fold/seed whose `metrics.json` (written last, fsynced) reads back is complete and skipped on `--resume`; an
+unreadable one is set aside and the fold/seed runs again; one with only `checkpoints/last.ckpt` continues from it.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -23,7 +24,6 @@ import yaml
 
 from sonolab.atomic import write_json_atomic, write_text_atomic
 from sonolab.errors import ConfigError
-from sonolab.evaluate.metrics import SCALAR_METRICS, mean_std
 from sonolab.train.config import dump_recipe
 
 PACKAGES = ("sonolab", "torch", "torchvision", "lightning", "numpy", "scikit-learn", "librosa", "soundfile", "timm", "safetensors")
@@ -51,13 +51,24 @@ def default_run_dir(recipe: dict[str, Any]) -> Path:
     return Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+def is_rank_zero() -> bool:
+    """True in the process that owns the run folder: the only one, or rank 0 of a DDP group. Lightning's DDP
+    launcher re-runs the command in child processes with `LOCAL_RANK` (and `NODE_RANK`) set; torchrun sets `RANK`."""
+    if "RANK" in os.environ:
+        return int(os.environ["RANK"]) == 0
+    return int(os.environ.get("LOCAL_RANK", 0)) == 0 and int(os.environ.get("NODE_RANK", 0)) == 0
+
+
 def prepare_run_dir(out_dir: str | Path, recipe: dict[str, Any], resume: bool) -> Path:
-    """Create the run folder and write the resolved recipe and environment.
+    """Create the run folder and write the resolved recipe; append this attempt to `environment.json`.
 
     A folder that already holds a run is only reused with `resume=True`, and then only for the same
-    recipe, so results of two different experiments never mix.
+    recipe, so results of two different experiments never mix. Only rank 0 of a DDP group creates,
+    checks or writes the folder: the other ranks (re-launched copies of the same command) use it as it is.
     """
     out_dir = Path(out_dir)
+    if not is_rank_zero():
+        return out_dir
     recipe_path = out_dir / "recipe.yaml"
     if recipe_path.is_file():
         if not resume:
@@ -70,45 +81,42 @@ def prepare_run_dir(out_dir: str | Path, recipe: dict[str, Any], resume: bool) -
         raise ConfigError(f"{out_dir}: nothing to resume (no recipe.yaml) (fix: start a new run with another --out)")
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(recipe_path, dump_recipe(recipe))
-    environment_path = out_dir / "environment.json"
-    write_json_atomic(environment_path, environment_info(recipe["seeds"]))
+    record_attempt(out_dir / "environment.json", environment_info(recipe["seeds"]))
     return out_dir
 
 
-def summarize_records(records: list[dict[str, Any]], metric_names: tuple[str, ...] = SCALAR_METRICS) -> dict[str, Any]:
-    """Mean ± std of every test metric over all fold x seed records, plus per-fold and per-seed tables."""
-    def scalars(record: dict[str, Any]) -> dict[str, Any]:
-        return {name: record["test"].get(name) for name in metric_names}
+def record_attempt(path: Path, attempt: dict[str, Any]) -> None:
+    """`environment.json` keeps one record per attempt (the first run and every resume), oldest first."""
+    attempts: list[dict[str, Any]] = []
+    if path.is_file():
+        try:
+            previous = json.loads(path.read_text(encoding="utf-8"))
+            attempts = previous.get("attempts", [previous]) if isinstance(previous, dict) else []
+        except (OSError, ValueError):
+            attempts = []
+    write_json_atomic(path, {"attempts": [*attempts, attempt]})
 
-    def validation(record: dict[str, Any]) -> dict[str, Any]:
-        return {"val_" + name: record["val"][name] for name in metric_names if name in record.get("val", {})}
 
-    per_fold: list[dict[str, Any]] = []
-    for fold in dict.fromkeys(record["fold"] for record in records):
-        rows = [scalars(record) for record in records if record["fold"] == fold]
-        per_fold.append({"fold": fold, "seeds": len(rows), **{name: mean_std([row[name] for row in rows]) for name in metric_names}})
-    per_seed: list[dict[str, Any]] = []
-    for seed in dict.fromkeys(record["seed"] for record in records):
-        rows = [scalars(record) for record in records if record["seed"] == seed]
-        per_seed.append({"seed": seed, "folds": len(rows), **{name: mean_std([row[name] for row in rows]) for name in metric_names}})
-    runs = [
-        {"fold": record["fold"], "seed": record["seed"], "best_epoch": record["fit"]["best_epoch"],
-         "epochs_run": record["fit"]["epochs_run"], "test_count": record["test"]["count"], **scalars(record),
-         **validation(record),
-         "val_" + record["fit"]["monitor"].removeprefix("val_"): record["fit"]["best_score"]}
-        for record in records
-    ]
-    return {
-        "metrics": {name: mean_std([scalars(record)[name] for record in records]) for name in metric_names},
-        "val_monitor": mean_std([record["fit"]["best_score"] for record in records]),
-        # The restored model's scores on each fold's validation speakers/groups: what a recipe change may be
-        # chosen by without looking at the test partition.
-        "val_metrics": {name: mean_std([record["val"][name] for record in records])
-                        for name in metric_names if all(name in record.get("val", {}) for record in records)},
-        "per_fold": per_fold,
-        "per_seed": per_seed,
-        "runs": runs,
-    }
+def read_marker(path: Path) -> dict[str, Any] | None:
+    """A fold/seed's `metrics.json` completion marker, or None when the fold/seed is not finished.
+
+    An empty, truncated or otherwise unreadable marker means "not finished": it is set aside (renamed
+    `*.corrupt`) with a warning, and the fold/seed runs again.
+    """
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(record, dict) or "test" not in record:
+            raise ValueError("no test metrics")
+        return record
+    except (OSError, ValueError) as error:
+        from rich.console import Console
+
+        Console(stderr=True).print(f"[yellow]{path}: unreadable completion marker ({error}); this fold/seed runs again[/]")
+        if is_rank_zero():
+            path.replace(path.with_name(path.name + ".corrupt"))
+        return None
 
 
 def run_task(run_dir: str | Path) -> str:

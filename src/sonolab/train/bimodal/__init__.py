@@ -1,9 +1,4 @@
-"""Bimodal (audio + lyrics) training on MERGE: data, Lightning module, task runner and prediction."""
+"""Bimodal (audio + lyrics) training on MERGE: settings, data, Lightning module, task plugin and prediction.
 
-from __future__ import annotations
-
-from sonolab.train.bimodal.task import BIMODAL_DEFAULTS, predict_bimodal, register, run_bimodal
-
-register()
-
-__all__ = ["BIMODAL_DEFAULTS", "predict_bimodal", "register", "run_bimodal"]
+Nothing is registered at import time: the runner finds the plugin in `sonolab.train.tasks.TASK_PLUGINS`.
+"""

@@ -17,8 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from sonolab.audio.features import FeatureSettings, apply_reference_and_floor, compute_dataset_max_reference, log_mel_re_unity
-from sonolab.audio.framing import fit_frames
+from sonolab.audio.features import FeatureSettings, compute_dataset_max_reference, log_mel_re_unity
 from sonolab.audio.io import load_audio
 from sonolab.data.items import Item, Problem
 from sonolab.data.merge import read_lyrics
@@ -60,7 +59,7 @@ class SongTable:
     """Everything a song contributes, aligned by row."""
 
     ids: list[str]
-    mels: list[np.ndarray] | None  # referenced + floored, full length (fitted per access)
+    mels: Sequence[np.ndarray] | None  # referenced + floored on access, full length (fitted per access)
     input_ids: torch.Tensor | None
     attention_mask: torch.Tensor | None
     targets: torch.Tensor  # (n, 2) arousal, valence
@@ -74,12 +73,15 @@ class SongDataset(Dataset):
     function of (seed, epoch, index), so a resumed run draws the crops the uninterrupted one drew.
     """
 
-    def __init__(self, table: SongTable, target_frames: int, floor_db: float, crop: str, seed: int = 0) -> None:
+    def __init__(self, table: SongTable, target_frames: int, floor_db: float, crop: str, seed: int = 0,
+                 spec_augment: dict[str, Any] | None = None, spectrogram_warp: dict[str, Any] | None = None) -> None:
         self.table = table
         self.target_frames = int(target_frames)
         self.floor_db = float(floor_db)
         self.crop = crop
         self.seed = int(seed)
+        self.spec_augment = spec_augment  # enabled options only (training partitions), or None
+        self.spectrogram_warp = spectrogram_warp
 
     def __len__(self) -> int:
         return len(self.table.ids)
@@ -90,9 +92,12 @@ class SongDataset(Dataset):
             "av": self.table.targets[row], "label": self.table.labels[row], "index": torch.tensor(row),
         }
         if self.table.mels is not None:
+            from sonolab.train.data import augment_and_frame
+
             rng = np.random.default_rng([self.seed, int(epoch), int(row)])
-            fitted = fit_frames(self.table.mels[row], self.target_frames, self.floor_db, self.crop, rng=rng)
-            sample["mel"] = torch.from_numpy(np.ascontiguousarray(fitted.features, dtype=np.float32)).unsqueeze(0)
+            fitted = augment_and_frame(self.table.mels[row], rng, self.target_frames, self.floor_db, self.crop,
+                                       self.spectrogram_warp, self.spec_augment)
+            sample["mel"] = torch.from_numpy(np.ascontiguousarray(fitted)).unsqueeze(0)
         if self.table.input_ids is not None:
             sample["input_ids"] = self.table.input_ids[row]
             sample["attention_mask"] = self.table.attention_mask[row]
@@ -111,13 +116,19 @@ class PreparedData:
 
 
 def build_table(
-    ids: Sequence[str], by_id: dict[str, Item], mels: dict[str, np.ndarray] | None, settings: FeatureSettings,
+    ids: Sequence[str], by_id: dict[str, Item], mels: Any | None, settings: FeatureSettings,
     tokens: Any | None,
 ) -> SongTable:
+    """The rows of `ids` that have audio features (when `mels`, the cache or a mapping, is given) and lyric tokens
+    (when `tokens` is given); matrices are referenced lazily from `mels`, never copied as a whole."""
     rows = [item_id for item_id in ids if (mels is None or item_id in mels) and (tokens is None or item_id in tokens.ids)]
     targets = torch.tensor([[by_id[i].targets[name] for name in TARGET_NAMES] for i in rows], dtype=torch.float32).reshape(-1, 2)
     labels = torch.tensor([QUADRANT_CLASSES.index(by_id[i].label) for i in rows], dtype=torch.long)
-    referenced = [apply_reference_and_floor(mels[i], settings) for i in rows] if mels is not None else None
+    referenced = None
+    if mels is not None:
+        from sonolab.train.classification import ReferencedMatrices, _MappingSource
+
+        referenced = ReferencedMatrices(mels if hasattr(mels, "get") else _MappingSource(mels), rows, settings)
     input_ids = attention_mask = None
     if tokens is not None:
         input_ids, attention_mask = tokens.rows(rows)

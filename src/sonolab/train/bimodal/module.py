@@ -38,6 +38,10 @@ class BimodalModule(pl.LightningModule):
         text_settings: TextSettings | None = None,
         regression_weight: float = 1.0,
         classification_weight: float = 1.0,
+        scheduler: str = "none",
+        max_epochs: int = 30,
+        monitor: str = "val_loss",
+        monitor_mode: str = "min",
     ) -> None:
         super().__init__()
         self.model = model
@@ -46,6 +50,8 @@ class BimodalModule(pl.LightningModule):
         self.regression_weight = float(regression_weight)
         self.classification_weight = float(classification_weight)
         self._validation: list[dict[str, torch.Tensor]] = []
+        self.scheduler_name, self.max_epochs_for_schedule = scheduler, int(max_epochs)
+        self.monitor, self.monitor_mode = monitor, monitor_mode
         if model.text_encoder is not None:
             trainable_now = text_settings.trainable_at_epoch(0) if text_settings else True
             model.text_encoder.set_trainable(trainable_now)
@@ -103,7 +109,12 @@ class BimodalModule(pl.LightningModule):
         if "pred_av" in joined and joined["pred_av"].shape[0] > 1:
             self.log("val_mean_ccc", mean_ccc(joined["true_av"].numpy(), joined["pred_av"].numpy()), prog_bar=True)
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
+    def configure_optimizers(self) -> object:
+        from sonolab.train.schedules import optimiser_config
+
+        return optimiser_config(self._optimiser(), self.scheduler_name, self.max_epochs_for_schedule, self.monitor, self.monitor_mode)
+
+    def _optimiser(self) -> torch.optim.Optimizer:
         groups = self.model.parameter_groups()
         rates = {"audio": self.optimiser_settings.audio_lr, "text": self.optimiser_settings.text_lr,
                  "head": self.optimiser_settings.head_lr}

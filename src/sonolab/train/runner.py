@@ -1,0 +1,169 @@
+"""The one runner of every task: recipe -> splits (made once, saved, reloaded on resume) -> leakage audit ->
+for each sweep trial: features of that trial -> for each fold x seed: the task plugin -> records -> summary.
+
+Tasks (`sonolab.train.tasks`) supply data, model, metrics and predictions; everything here is shared, so
+resume, sweeps, DDP and the summary convention mean the same for every task.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from sonolab.atomic import write_json_atomic
+from sonolab.errors import ConfigError
+from sonolab.train.config import expand_sweep, monitor_mode, validate_recipe
+from sonolab.train.runs import default_run_dir, is_rank_zero, prepare_run_dir, read_marker
+from sonolab.train.summary import summarize_records
+
+console = Console(stderr=True)
+RUN_DIR_VARIABLE = "SONOLAB_RUN_DIR"  # the run folder, inherited by DDP ranks that Lightning re-launches
+
+
+def _load_or_make_splits(recipe: dict[str, Any], index: Any, out_dir: Path, resume: bool) -> Any:
+    """The run's splits: made once and saved; reloaded on resume (and by DDP ranks other than 0)."""
+    from sonolab.data.splits import load_splits, make_splits, save_splits
+
+    path = out_dir / "splits.json"
+    if path.is_file() and (resume or not is_rank_zero()):
+        splits = load_splits(path)
+        saved = {item_id for fold in splits.folds for ids in fold.partitions().values() for item_id in ids}
+        current = {item.item_id for item in index.items}
+        if saved - current or current - saved:
+            missing, added = sorted(saved - current), sorted(current - saved)
+            raise ConfigError(f"{path}: the dataset changed since the run started ({len(missing)} item(s) gone, e.g. "
+                              f"{missing[:3]}; {len(added)} new, e.g. {added[:3]}) (fix: restore the data, or start a new run)")
+        return splits
+    split = recipe["split"]
+    splits = make_splits(index, split["strategy"], seed=int(split["seed"]), n_folds=int(split["folds"]),
+                         val_fraction=float(split["val_fraction"]), test_fraction=float(split["test_fraction"]))
+    save_splits(splits, path)
+    return splits
+
+
+def _audit(index: Any, splits: Any, cache_dir: Path, out_dir: Path, allow_leaks: str | None, progress: bool) -> None:
+    """Every training audits its splits before any training (a leak stops the run unless allowed, with a reason)."""
+    from sonolab.data.audit import audit_splits
+
+    report = audit_splits(splits, check_audio=False)
+    write_json_atomic(out_dir / "leak_audit.json", {**report.to_dict(), "allow_leaks": allow_leaks})
+    if not report.ok and not allow_leaks:
+        raise ConfigError(f"{out_dir / 'splits.json'}: leak: " + "; ".join(str(leak.to_dict()) for leak in report.leaks[:5]))
+
+
+def _selection_key(summary: dict[str, Any], mode: str) -> float:
+    value = summary["val_monitor"]["mean"]
+    if value is None:
+        return float("inf")
+    return value if mode == "min" else -value
+
+
+def run(recipe: dict[str, Any], root: str | Path | None = None, out_dir: str | Path | None = None, resume: bool = False,
+        progress: bool = True, allow_leaks: str | None = None) -> Path:
+    """Run every sweep trial x fold x seed of `recipe`; returns the run folder (with `summary.json`).
+
+    `root` overrides the recipe's `root`; `out_dir` defaults to `runs/<name>-<timestamp>`; `allow_leaks` is
+    the reason to train although the audit found a leak (written into the run and its report).
+    """
+    from sonolab.train.tasks import get_task
+
+    resolved = validate_recipe(recipe)
+    plugin = get_task(resolved.get("task") or "classification")
+    data_root = root if root is not None else resolved.get("root")
+    if not data_root:
+        raise ConfigError("no data root: pass --root DIR or set 'root' in the recipe")
+    resolved["root"] = str(data_root)
+    out_dir = Path(out_dir or os.environ.get(RUN_DIR_VARIABLE) or default_run_dir(resolved))
+    index = plugin.load_index(resolved, Path(data_root))  # before the run folder: a bad root creates nothing
+    out_dir = prepare_run_dir(out_dir, resolved, resume)
+    previous = os.environ.get(RUN_DIR_VARIABLE)
+    os.environ[RUN_DIR_VARIABLE] = str(out_dir.resolve())
+    try:
+        return _run_trials(resolved, plugin, index, out_dir, resume, progress, allow_leaks)
+    finally:
+        if previous is None:
+            os.environ.pop(RUN_DIR_VARIABLE, None)
+        else:
+            os.environ[RUN_DIR_VARIABLE] = previous
+
+
+def _run_trials(recipe: dict[str, Any], plugin: Any, index: Any, out_dir: Path, resume: bool, progress: bool,
+                allow_leaks: str | None) -> Path:
+    splits = _load_or_make_splits(recipe, index, out_dir, resume)
+    cache_dir = Path(recipe["cache_dir"]) if recipe.get("cache_dir") else out_dir / "cache"
+    if is_rank_zero():
+        _audit(index, splits, cache_dir, out_dir, allow_leaks, progress)
+    split = recipe["split"]
+    folds = splits.folds[: split["max_folds"]] if split.get("max_folds") else splits.folds
+    dataset_problems = [problem.to_dict() for problem in index.problems]
+    trial_summaries: list[tuple[str, dict[str, Any]]] = []
+    failures: dict[str, Any] = {"dataset_problems": dataset_problems, "trials": {}}
+    for trial_name, trial_values, trial_recipe in expand_sweep(recipe):
+        trial_dir = out_dir / trial_name if trial_name else out_dir
+        prepared = plugin.prepare(trial_recipe, index, folds, cache_dir, progress)
+        failures["trials"][trial_name or "run"] = prepared.problems
+        if is_rank_zero():
+            everything = dataset_problems + prepared.problems
+            write_json_atomic(out_dir / "failures.json", {"count": len(everything), "problems": everything,
+                                                          "feature_failures": prepared.problems, **failures})
+            if prepared.problems or dataset_problems:
+                console.print(f"[yellow]{len(prepared.problems)} item(s) failed feature extraction and {len(dataset_problems)} "
+                              f"dataset problem(s); they are excluded and listed in {out_dir / 'failures.json'}[/]")
+        records = []
+        for fold in folds:
+            partitions = {name: [i for i in ids if i in prepared.usable] for name, ids in fold.partitions().items()}
+            for seed in trial_recipe["seeds"]:
+                label = f"{trial_name + ' ' if trial_name else ''}{fold.name} seed {seed}"
+                seed_dir = trial_dir / fold.name / f"seed_{seed}"
+                record = read_marker(seed_dir / "metrics.json")
+                if record is not None:
+                    console.print(f"{label}: complete, skipped")
+                else:
+                    console.print(f"{label}: training on {len(partitions['train'])} items, selecting on "
+                                  f"{len(partitions['val'])}, testing on {len(partitions['test'])}")
+                    record = plugin.run(trial_recipe, prepared, fold.name, partitions, int(seed), seed_dir, resume, progress)
+                    if record is None:  # a DDP rank other than 0
+                        continue
+                    console.print(_record_line(label, record))
+                records.append(record)
+        if not is_rank_zero():
+            continue
+        names = plugin.headline_metrics(trial_recipe)
+        summary = {
+            "task": plugin.name, "dataset": recipe["dataset"], "monitor": trial_recipe["training"]["monitor"],
+            "folds": [fold.name for fold in folds], "seeds": trial_recipe["seeds"], "sweep_values": trial_values,
+            "feature_failures": len(prepared.problems), "dataset_problems": len(dataset_problems),
+            **prepared.extras, **summarize_records(records, names),
+        }
+        if trial_name:
+            write_json_atomic(trial_dir / "summary.json", summary)
+        trial_summaries.append((trial_name, summary))
+    if not is_rank_zero():
+        return out_dir
+    write_json_atomic(out_dir / "summary.json", _final_summary(recipe, trial_summaries))
+    return out_dir
+
+
+def _record_line(label: str, record: dict[str, Any]) -> str:
+    test = record["test"]
+    shown = [f"{name.replace('_', ' ')} {test[name]:.3f}" for name in ("accuracy", "balanced_accuracy", "macro_f1", "mean_ccc")
+             if isinstance(test.get(name), (int, float))]
+    epoch = (record.get("fit") or {}).get("best_epoch")
+    return f"{label}: {'restored epoch ' + str(epoch) + ', ' if epoch else ''}test {', '.join(shown)}"
+
+
+def _final_summary(recipe: dict[str, Any], trial_summaries: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """The run's summary: the only trial, or the trial with the best mean validation monitor. Unselected trials
+    show validation scores only: their test scores took no part and must not be read."""
+    if len(trial_summaries) == 1:
+        return trial_summaries[0][1]
+    mode = monitor_mode(recipe["training"])
+    best_name, best = min(trial_summaries, key=lambda item: _selection_key(item[1], mode))
+    return {**best, "best_trial": best_name,
+            "selected_by": f"mean validation {recipe['training']['monitor']} over folds and seeds (never test)",
+            "trials": [{"trial": name, "sweep_values": s["sweep_values"], "val_monitor": s["val_monitor"],
+                        "val_metrics": s["val_metrics"], "selected": name == best_name}
+                       for name, s in trial_summaries]}
