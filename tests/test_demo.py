@@ -26,3 +26,12 @@ def test_demo_writes_the_whole_report_folder(tmp_path: Path) -> None:
     eq_terms = metrics["semantic_eq"]["terms"]
     assert eq_terms["bright"]["spectral_centroid_change_hz"] > 0 > eq_terms["warm"]["spectral_centroid_change_hz"]
     assert "Stages" in (out / "report.md").read_text()
+
+
+def test_the_packaged_demo_recipe_is_the_readable_copy_in_recipes() -> None:
+    from sonolab.demo import demo_recipe_path
+
+    shipped = demo_recipe_path()
+    assert "site-packages" in str(shipped) or "/src/sonolab/assets/" in str(shipped).replace("\\", "/")
+    readable = Path(__file__).resolve().parents[1] / "recipes" / "demo_fsdd.yaml"
+    assert shipped.read_bytes() == readable.read_bytes(), "recipes/demo_fsdd.yaml and sonolab/assets/recipes/demo_fsdd.yaml differ: copy one onto the other"

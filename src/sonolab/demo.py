@@ -31,10 +31,12 @@ def bundled_sample_root() -> Path:
 
 
 def demo_recipe_path() -> Path:
-    """`recipes/demo_fsdd.yaml` of the source checkout (the README installs sonolab editable)."""
-    path = Path(__file__).resolve().parents[2] / "recipes" / "demo_fsdd.yaml"
+    """The demo recipe shipped inside the package (`sonolab/assets/recipes/demo_fsdd.yaml`), so `sonolab demo`
+    runs from a wheel; `recipes/demo_fsdd.yaml` in the source tree is the users' readable copy (a test keeps
+    the two identical)."""
+    path = Path(str(files("sonolab") / "assets" / "recipes" / "demo_fsdd.yaml"))
     if not path.is_file():
-        raise ConfigError(f"{path}: demo recipe not found (fix: install sonolab from its source checkout with `pip install -e .`)")
+        raise ConfigError(f"{path}: demo recipe missing from the installed package (fix: reinstall sonolab)")
     return path
 
 

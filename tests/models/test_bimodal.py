@@ -135,4 +135,11 @@ def test_regression_metrics_and_quadrants() -> None:
     av = np.stack([truth, truth[::-1]], axis=1)
     metrics = emotion_metrics(av, av, ["Q1", "Q2"] * 100, ["Q1", "Q2"] * 100)
     assert metrics["arousal_ccc"] == pytest.approx(1.0) and metrics["quadrant_accuracy"] == 1.0
-    assert metrics["macro_f1"] == pytest.approx(0.5)  # Q3 and Q4 absent: macro over the 4 quadrants
+    # one macro-F1 definition for classes and quadrants: averaged over the quadrants present in the truth
+    assert metrics["macro_f1"] == pytest.approx(1.0) and metrics["balanced_accuracy"] == pytest.approx(1.0)
+    from sonolab.evaluate.metrics import classification_metrics
+
+    as_classes = classification_metrics([0, 1] * 100, np.tile(np.eye(4)[:2], (100, 1)), ["Q1", "Q2", "Q3", "Q4"])
+    assert as_classes["macro_f1"] == pytest.approx(metrics["macro_f1"])
+    wrong = emotion_metrics(None, None, ["Q1", "Q2", "Q3"], ["Q1", "Q4", "Q3"])  # a predicted Q4 that is absent from the truth
+    assert wrong["macro_f1"] == pytest.approx((1 + 0 + 1) / 3) and wrong["balanced_accuracy"] == pytest.approx(2 / 3)

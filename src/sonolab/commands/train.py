@@ -17,16 +17,17 @@ console = Console()
 
 
 def _metric_table(title: str, metrics: dict) -> Table:
+    """Mean over folds (of each fold's seed mean), std across folds, std across seeds, with the counts."""
     table = Table(title=title)
-    table.add_column("metric")
-    table.add_column("mean", justify="right")
-    table.add_column("std", justify="right")
-    table.add_column("n", justify="right")
+    for column in ("metric", "mean", "std (folds)", "std (seeds)", "folds", "seeds"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+
+    def number(value: object) -> str:
+        return "n/a" if value is None else f"{value:.4f}"
+
     for name, stats in metrics.items():
-        if stats.get("mean") is None:
-            table.add_row(name, "n/a", "n/a", str(stats.get("n", 0)))
-        else:
-            table.add_row(name, f"{stats['mean']:.4f}", f"{stats['std']:.4f}", str(stats["n"]))
+        table.add_row(name, number(stats.get("mean")), number(stats.get("std")), number(stats.get("std_seeds")),
+                      str(stats.get("n_folds", stats.get("n", 0))), str(stats.get("n_seeds", "")))
     return table
 
 
@@ -37,8 +38,9 @@ def train_command(
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default runs/<name>-<timestamp>)."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in --out: finished folds are skipped, the partial one continues from its last.ckpt."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    allow_leaks: Optional[str] = typer.Option(None, "--allow-leaks", help="Train although the leakage audit finds a leak; the REASON (text) is written into the run and shown at the top of its report."),
 ) -> None:
-    """Train every fold x seed (x sweep trial) of a recipe; writes RUN_DIR/summary.json (mean and std per metric)."""
+    """Train every fold x seed (x sweep trial) of a recipe; audits the splits for leaks first; writes RUN_DIR/summary.json."""
     from sonolab.errors import ConfigError
     from sonolab.train.config import load_recipe
     from sonolab.train.tasks import run_recipe
@@ -46,9 +48,15 @@ def train_command(
     if resume and out is None:
         raise ConfigError("--resume needs --out RUN_DIR (the folder of the run to continue)")
     resolved = load_recipe(recipe, set_values)
-    run_dir = run_recipe(resolved, root=root, out_dir=out, resume=resume, progress=progress)
+    if allow_leaks is not None and not allow_leaks.strip():
+        raise ConfigError("--allow-leaks needs a reason, e.g. --allow-leaks \"copies are labelled identically on purpose\"")
+    from sonolab.train.runs import is_rank_zero
+
+    run_dir = run_recipe(resolved, root=root, out_dir=out, resume=resume, progress=progress, allow_leaks=allow_leaks)
+    if not is_rank_zero():  # a DDP rank re-launched by Lightning: rank 0 reports
+        return
     summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-    console.print(_metric_table(f"{resolved['dataset']}: test metrics over folds x seeds", summary["metrics"]))
+    console.print(_metric_table(f"{resolved['dataset']}: test metrics, mean over folds of seed means", summary["metrics"]))
     console.print(f"run folder: {run_dir}")
 
 

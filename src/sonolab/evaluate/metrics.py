@@ -57,7 +57,11 @@ def classification_metrics(y_true: Sequence[int], probabilities: np.ndarray, cla
             scores = probabilities[:, present]
             scores = scores / np.clip(scores.sum(axis=1, keepdims=True), 1e-12, None)
             remap = {label: index for index, label in enumerate(present)}
-            roc_auc = float(skm.roc_auc_score([remap[v] for v in y_true], scores, multi_class="ovr", average="macro"))
+            remapped = [remap[v] for v in y_true]
+            if len(present) == 2:  # two classes present: the binary AUC of the second one's renormalised score
+                roc_auc = float(skm.roc_auc_score(remapped, scores[:, 1]))
+            else:
+                roc_auc = float(skm.roc_auc_score(remapped, scores, multi_class="ovr", average="macro"))
     recall = skm.recall_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
     return {
         "accuracy": float(skm.accuracy_score(y_true, y_pred)),

@@ -48,6 +48,10 @@ def _format(stats: dict[str, Any] | None) -> str:
     return f"{stats['mean']:.3f} ± {stats['std']:.3f}"
 
 
+def _number(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def _value(value: Any) -> str:
     return "n/a" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
 
@@ -55,20 +59,24 @@ def _value(value: Any) -> str:
 def _tables(summary: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
     columns = table_metrics(summary)
     tables = [(
-        "Mean ± std over folds and seeds (test partitions)",
-        ["metric", "mean ± std", "n"],
-        [[name, _format(stats), str(stats.get("n"))] for name, stats in summary["metrics"].items()],
+        "Test partitions: mean over folds of each fold's seed-averaged score",
+        ["metric", "mean", "std across folds", "std across seeds", "folds", "seeds"],
+        [[name, _number(stats.get("mean")), _number(stats.get("std")), _number(stats.get("std_seeds")),
+          str(stats.get("n_folds", "")), str(stats.get("n_seeds", ""))] for name, stats in summary["metrics"].items()],
     )]
     tables.append(("Per fold (mean ± std over seeds)", ["fold", "seeds", *columns],
                    [[row["fold"], str(row["seeds"]), *[_format(row[m]) for m in columns]] for row in summary["per_fold"]]))
     tables.append(("Per seed (mean ± std over folds)", ["seed", "folds", *columns],
                    [[str(row["seed"]), str(row["folds"]), *[_format(row[m]) for m in columns]] for row in summary["per_seed"]]))
     tables.append(("Every run", ["fold", "seed", "best epoch", "epochs run", "test items", *columns],
-                   [[row["fold"], str(row["seed"]), str(row["best_epoch"]), str(row["epochs_run"]), str(row["test_count"]),
+                   [[row["fold"], str(row["seed"]), _value(row.get("best_epoch")), _value(row.get("epochs_run")), str(row["test_count"]),
                      *[_value(row.get(m)) for m in columns]] for row in summary["runs"]]))
     if summary.get("trials"):
-        tables.append(("Sweep trials (selected by validation)", ["trial", "values", "val monitor", "accuracy", "balanced_accuracy"],
-                       [[t["trial"], json.dumps(t["sweep_values"]), _format(t["val_monitor"]), _format(t["accuracy"]), _format(t["balanced_accuracy"])]
+        validation = [f"val_{name}" for name in ("accuracy", "balanced_accuracy", "macro_f1") if any(name in t["val_metrics"] for t in summary["trials"])]
+        tables.append(("Sweep trials: validation scores only (the selected trial's test scores are above; the others' are never shown)",
+                       ["trial", "values", "selected", f"val monitor ({summary.get('monitor')})", *validation],
+                       [[t["trial"], json.dumps(t["sweep_values"]), "yes" if t.get("selected") else "", _format(t["val_monitor"]),
+                         *[_format(t["val_metrics"].get(name.removeprefix("val_"))) for name in validation]]
                         for t in summary["trials"]]))
     return tables
 
@@ -125,18 +133,36 @@ def _quadrant_figures(records: list[tuple[Path, dict[str, Any]]], figure_dir: Pa
     return figures
 
 
+def run_notes(run_dir: Path, summary: dict[str, Any]) -> list[str]:
+    """What a reader must know before the tables: leaks allowed (first), protocol, conventions, exclusions."""
+    from sonolab.evaluate.metrics import MACRO_DEFINITION
+
+    notes = []
+    audit_path = run_dir / "leak_audit.json"
+    if audit_path.is_file():
+        audit = json.loads(audit_path.read_text(encoding="utf-8"))
+        if audit.get("allow_leaks"):
+            notes.append(f"WARNING: this run was trained although the leakage audit found {audit.get('leak_count', len(audit.get('leaks', [])))} "
+                         f"leak(s), with --allow-leaks; the reason given: \"{audit['allow_leaks']}\". Its test scores may be inflated.")
+    notes.append(f"Task: {summary.get('task')}; folds: {', '.join(map(str, summary.get('folds', [])))}; seeds: {summary.get('seeds')}; "
+                 f"model selection on validation `{summary.get('monitor')}` (test partitions never used for selection).")
+    notes.append(f"Summary convention: {summary.get('convention', 'mean and std over folds and seeds')}. {MACRO_DEFINITION}.")
+    for note in summary.get("notes", []):
+        notes.append(str(note))
+    if summary.get("feature_failures") or summary.get("dataset_problems"):
+        notes.append(f"Excluded: {summary.get('feature_failures', 0)} failed file(s), {summary.get('dataset_problems', 0)} dataset problem(s); see failures.json.")
+    return notes
+
+
 def write_report(run_dir: str | Path) -> tuple[Path, Path]:
     """Write `report.md` and `report.html` into the run folder."""
     run_dir = Path(run_dir)
     summary = load_summary(run_dir)
     figures, extras = build_figures(run_dir)
     title = f"sonolab report: {summary.get('dataset', '?')} ({run_dir.name})"
-    lines = [f"# {title}", "",
-             f"Task: {summary.get('task')}; folds: {', '.join(map(str, summary.get('folds', [])))}; seeds: {summary.get('seeds')}; "
-             f"model selection on validation `{summary.get('monitor')}` (test partitions never used for selection).", ""]
-    if summary.get("feature_failures") or summary.get("dataset_problems"):
-        lines += [f"Excluded: {summary.get('feature_failures', 0)} failed file(s), {summary.get('dataset_problems', 0)} dataset problem(s); see failures.json.", ""]
-    html_parts = [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(lines[2])}</p>"]
+    notes = run_notes(run_dir, summary)
+    lines = [f"# {title}", "", *[line for note in notes for line in (note, "")]]
+    html_parts = [f"<h1>{html.escape(title)}</h1>", *[f"<p>{html.escape(note)}</p>" for note in notes]]
     for caption, header, rows in _tables(summary):
         lines += [f"## {caption}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(row) + " |" for row in rows]

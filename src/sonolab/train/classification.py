@@ -254,7 +254,7 @@ class ClassificationTask:
         return ClassificationData(
             cache=cache, labels_by_id={item.item_id: classes.index(item.label) for item in index.items}, classes=classes,
             usable=usable, problems=failures, waveforms=load_training_waveforms(recipe, index, folds, usable, progress),
-            extras={"feature_cache": str(directory)})
+            extras={"classes": classes, "feature_cache": str(directory)})
 
     def run(self, recipe: dict[str, Any], prepared: ClassificationData, fold: str, partitions: dict[str, list[str]], seed: int,
             out_dir: Path, resume: bool, progress: bool) -> dict[str, Any] | None:

@@ -17,6 +17,12 @@ from torch.utils.data import Dataset, Sampler
 from sonolab.audio.framing import fit_frames
 
 
+def reseed_torch_for_epoch(seed: int, epoch: int) -> None:
+    """Reseed torch's global generator (dropout, mixup draws) from (seed, epoch): a run resumed at epoch k
+    draws what the uninterrupted run drew."""
+    torch.manual_seed(int(np.random.SeedSequence([int(seed), int(epoch)]).generate_state(1)[0]))
+
+
 def item_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
     """The generator for one item in one epoch of one run."""
     return np.random.default_rng([int(seed), int(epoch), int(index)])
@@ -127,21 +133,36 @@ class WaveformAugmentedDataset(SpectrogramDataset):
 class EpochSampler(Sampler):
     """Shuffles (or draws class-balanced samples) from a generator seeded by (seed, epoch).
 
-    Lightning calls `set_epoch` at the start of every epoch, also after a resume.
+    Lightning calls `set_epoch` at the start of every epoch, also after a resume. Under DDP (a process group
+    is up) a training sampler (`shard=True`) gives each rank its own slice of the same epoch's order (padded by
+    wrapping to equal length, as DDP needs equal step counts); an evaluation sampler (`shard=False`) gives
+    every rank the whole partition, so validation metrics are computed over all of it and agree on every rank.
+    The trainer is built with `use_distributed_sampler=False` so that this sampler (and its `set_epoch`) is the
+    one in use, not a wrapper around it.
     """
 
-    def __init__(self, labels: Sequence[int], seed: int, shuffle: bool = True, balanced: bool = False) -> None:
+    def __init__(self, labels: Sequence[int], seed: int, shuffle: bool = True, balanced: bool = False, shard: bool | None = None) -> None:
         self.labels = np.asarray(labels, dtype=int)
         self.seed = int(seed)
         self.shuffle = shuffle
         self.balanced = balanced
+        self.shard = shuffle if shard is None else shard
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
+    @staticmethod
+    def _rank_and_world() -> tuple[int, int]:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            return dist.get_rank(), dist.get_world_size()
+        return 0, 1
+
     def __len__(self) -> int:
-        return len(self.labels)
+        rank, world = self._rank_and_world() if self.shard else (0, 1)
+        return -(-len(self.labels) // world)
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         count = len(self.labels)
@@ -154,6 +175,11 @@ class EpochSampler(Sampler):
             order = rng.permutation(count)
         else:
             order = np.arange(count)
+        if self.shard:
+            rank, world = self._rank_and_world()
+            if world > 1:
+                padded = np.resize(order, -(-count // world) * world)  # wraps around to a multiple of the ranks
+                order = padded[rank::world]
         for index in order:
             yield int(index), self.epoch
 

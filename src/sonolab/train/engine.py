@@ -5,9 +5,10 @@ the epoch they come from is read from the best checkpoint itself (not inferred f
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,6 +160,7 @@ def fit(
         enable_model_summary=False,
         log_every_n_steps=1,
         num_sanity_val_steps=0,
+        use_distributed_sampler=False,  # EpochSampler shards training batches itself and validates on the whole partition
     )
     batch_size = int(training["batch_size"])
     train_loader = make_loader(train_dataset, train_labels, batch_size, seed, True, training)
@@ -167,7 +169,10 @@ def fit(
     ckpt_path = str(last_path) if resume and last_path.is_file() else None
     if ckpt_path:
         load_checkpoint(ckpt_path)  # refuse a tampered file before Lightning sees it
-    trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path, weights_only=True)
+    with quiet_third_party_warnings():
+        trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path, weights_only=True)
+    if trainer.global_rank != 0:  # DDP: rank 0 restores, scores and saves; checkpoints are written by rank 0 only
+        return FitOutcome(0, float("nan"), monitor, int(trainer.current_epoch), False, last_path, last_path)
     best_path = Path(checkpoint.best_model_path) if checkpoint.best_model_path and not keep_last else last_path
     best = load_checkpoint(best_path)
     module.load_state_dict(best["state_dict"])  # restore the selected epoch's weights (a real copy, from disk)
@@ -186,6 +191,27 @@ def fit(
         best_checkpoint=best_path,
         last_checkpoint=last_path,
     )
+
+
+# Third-party warnings that tell a sonolab user nothing they can act on (each checked for its cause):
+QUIET_WARNINGS: tuple[str, ...] = (
+    r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",  # Lightning 2.6 calling a torch 2.15 deprecated API
+    r"Checkpoint directory .* exists and is not empty.*",  # a resumed fold writes into its own checkpoint folder
+    r"Found \d+ module\(s\) in eval mode at the start of training.*",  # a frozen text tower is in eval mode on purpose
+    r".*does not have many workers which may be a bottleneck.*",  # cached features are an array lookup (see loader_workers)
+    r".*It is recommended to use `self.log\(.*sync_dist=True\)`.*",  # DDP: every rank validates the whole partition
+)
+
+
+@contextlib.contextmanager
+def quiet_third_party_warnings() -> Iterator[None]:
+    """Silence QUIET_WARNINGS while Lightning trains; every other warning is shown."""
+    import warnings
+
+    with warnings.catch_warnings():
+        for pattern in QUIET_WARNINGS:
+            warnings.filterwarnings("ignore", message=pattern)
+        yield
 
 
 @torch.no_grad()

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
 from torch import nn
 
 from sonolab.evaluate.metrics import classification_metrics
+from sonolab.train.data import reseed_torch_for_epoch
 from sonolab.train.mixup import mix_batch
 
 
@@ -66,7 +66,7 @@ class ClassifierModule(L.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         # Dropout and any other torch randomness: reseeded per epoch so a resumed run matches an uninterrupted one.
-        torch.manual_seed(int(np.random.SeedSequence([self.seed, self.current_epoch]).generate_state(1)[0]))
+        reseed_torch_for_epoch(self.seed, self.current_epoch)
         self._train_correct = 0
         self._train_seen = 0
 

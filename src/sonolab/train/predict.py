@@ -92,7 +92,8 @@ def evaluate_run(run_dir: str | Path, root: str | Path | None = None, progress: 
 
     from sonolab.atomic import write_json_atomic
     from sonolab.data.splits import load_splits
-    from sonolab.evaluate.metrics import SCALAR_METRICS, classification_metrics, mean_std
+    from sonolab.evaluate.metrics import SCALAR_METRICS, classification_metrics
+    from sonolab.train.summary import fold_seed_stats
     from sonolab.train.export import load_model
 
     run_dir = Path(run_dir)
@@ -119,7 +120,7 @@ def evaluate_run(run_dir: str | Path, root: str | Path | None = None, progress: 
         scores = classification_metrics(labels, np.stack(probabilities), classes)
         results.append({"fold": fold.name, "seed": meta.get("seed"), "model": str(directory), "failed": failed, **scores})
     evaluation = {
-        "metrics": {name: mean_std([result[name] for result in results]) for name in SCALAR_METRICS},
+        "metrics": {name: fold_seed_stats([(r["fold"], r["seed"], r[name]) for r in results]) for name in SCALAR_METRICS},
         "runs": results,
     }
     write_json_atomic(run_dir / "evaluation.json", evaluation)

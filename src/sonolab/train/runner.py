@@ -20,6 +20,12 @@ from sonolab.train.runs import default_run_dir, is_rank_zero, prepare_run_dir, r
 from sonolab.train.summary import summarize_records
 
 console = Console(stderr=True)
+
+
+def _say(message: str) -> None:
+    """One console line, from rank 0 only (DDP ranks walk the same loop)."""
+    if is_rank_zero():
+        console.print(message)
 RUN_DIR_VARIABLE = "SONOLAB_RUN_DIR"  # the run folder, inherited by DDP ranks that Lightning re-launches
 
 
@@ -110,7 +116,7 @@ def _run_trials(recipe: dict[str, Any], plugin: Any, index: Any, out_dir: Path, 
             write_json_atomic(out_dir / "failures.json", {"count": len(everything), "problems": everything,
                                                           "feature_failures": prepared.problems, **failures})
             if prepared.problems or dataset_problems:
-                console.print(f"[yellow]{len(prepared.problems)} item(s) failed feature extraction and {len(dataset_problems)} "
+                _say(f"[yellow]{len(prepared.problems)} item(s) failed feature extraction and {len(dataset_problems)} "
                               f"dataset problem(s); they are excluded and listed in {out_dir / 'failures.json'}[/]")
         records = []
         for fold in folds:
@@ -120,14 +126,14 @@ def _run_trials(recipe: dict[str, Any], plugin: Any, index: Any, out_dir: Path, 
                 seed_dir = trial_dir / fold.name / f"seed_{seed}"
                 record = read_marker(seed_dir / "metrics.json")
                 if record is not None:
-                    console.print(f"{label}: complete, skipped")
+                    _say(f"{label}: complete, skipped")
                 else:
-                    console.print(f"{label}: training on {len(partitions['train'])} items, selecting on "
+                    _say(f"{label}: training on {len(partitions['train'])} items, selecting on "
                                   f"{len(partitions['val'])}, testing on {len(partitions['test'])}")
                     record = plugin.run(trial_recipe, prepared, fold.name, partitions, int(seed), seed_dir, resume, progress)
                     if record is None:  # a DDP rank other than 0
                         continue
-                    console.print(_record_line(label, record))
+                    _say(_record_line(label, record))
                 records.append(record)
         if not is_rank_zero():
             continue

@@ -35,17 +35,17 @@ def _sample_std(values: Sequence[float]) -> float | None:
     return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
-def fold_seed_stats(rows: Sequence[tuple[str, int, Any]]) -> dict[str, Any]:
+def fold_seed_stats(rows: Sequence[tuple[Any, Any, Any]]) -> dict[str, Any]:
     """Headline statistics of one metric from `(fold, seed, value)` rows (non-finite values are skipped)."""
-    by_fold: dict[str, dict[int, float]] = {}
+    by_fold: dict[str, dict[str, float]] = {}
     for fold, seed, value in rows:
         number = _finite(value)
         if number is not None:
-            by_fold.setdefault(str(fold), {})[int(seed)] = number
+            by_fold.setdefault(str(fold), {})[str(seed)] = number
     if not by_fold:
         return {"mean": None, "std": None, "std_folds": None, "std_seeds": None, "n_folds": 0, "n_seeds": 0, "n": 0}
     fold_means = [float(np.mean(list(seeds.values()))) for seeds in by_fold.values()]
-    all_seeds = sorted({seed for seeds in by_fold.values() for seed in seeds})
+    all_seeds = list(dict.fromkeys(seed for seeds in by_fold.values() for seed in seeds))
     complete = [seed for seed in all_seeds if all(seed in seeds for seeds in by_fold.values())]
     seed_means = [float(np.mean([seeds[seed] for seeds in by_fold.values()])) for seed in complete]
     std_folds = _sample_std(fold_means)

@@ -42,6 +42,7 @@ class BimodalModule(pl.LightningModule):
         max_epochs: int = 30,
         monitor: str = "val_loss",
         monitor_mode: str = "min",
+        seed: int = 0,
     ) -> None:
         super().__init__()
         self.model = model
@@ -52,6 +53,7 @@ class BimodalModule(pl.LightningModule):
         self._validation: list[dict[str, torch.Tensor]] = []
         self.scheduler_name, self.max_epochs_for_schedule = scheduler, int(max_epochs)
         self.monitor, self.monitor_mode = monitor, monitor_mode
+        self.seed = int(seed)
         if model.text_encoder is not None:
             trainable_now = text_settings.trainable_at_epoch(0) if text_settings else True
             model.text_encoder.set_trainable(trainable_now)
@@ -72,6 +74,9 @@ class BimodalModule(pl.LightningModule):
         return parts
 
     def on_train_epoch_start(self) -> None:
+        from sonolab.train.data import reseed_torch_for_epoch
+
+        reseed_torch_for_epoch(self.seed, self.current_epoch)  # dropout: a resumed run repeats the uninterrupted one
         encoder = self.model.text_encoder
         if encoder is not None and self.text_settings is not None:
             trainable = self.text_settings.trainable_at_epoch(self.current_epoch)

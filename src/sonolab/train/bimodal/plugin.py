@@ -153,7 +153,7 @@ def train_bimodal_fold_seed(recipe: dict[str, Any], data: BimodalData, fold: str
                            regression_weight=float(section["loss_weights"].get("regression", 1.0)),
                            classification_weight=float(section["loss_weights"].get("classification", 1.0)),
                            scheduler=training["scheduler"], max_epochs=int(training["epochs"]),
-                           monitor=training["monitor"], monitor_mode=monitor_mode(training))
+                           monitor=training["monitor"], monitor_mode=monitor_mode(training), seed=int(seed))
     augment = recipe["augment"]
     datasets = {name: SongDataset(table, int(framing["target_frames"]), fold_settings.floor_db,
                                   framing["crop"] if name == "train" else framing["eval_crop"], int(seed),

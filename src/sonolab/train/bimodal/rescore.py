@@ -21,7 +21,7 @@ def evaluate_bimodal_run(run_dir: str | Path, root: str | Path | None = None, pr
     from sonolab.atomic import write_json_atomic
     from sonolab.data.registry import load_dataset
     from sonolab.data.splits import load_splits
-    from sonolab.evaluate.metrics import mean_std
+    from sonolab.train.summary import fold_seed_stats
     from sonolab.evaluate.regression import emotion_metrics
     from sonolab.models.bimodal import TARGET_NAMES
     from sonolab.train.bimodal.task import _predict_with, _quadrant_predictions, find_model_dirs
@@ -49,7 +49,8 @@ def evaluate_bimodal_run(run_dir: str | Path, root: str | Path | None = None, pr
         results.append({"fold": fold.name, "seed": folder.name.removeprefix("seed_"), "model": str(folder),
                         "count": len(items), "failed": missing, **scores})
     names = [name for name in results[0] if isinstance(results[0][name], float)]
-    evaluation = {"metrics": {name: mean_std([result[name] for result in results]) for name in names}, "runs": results}
+    evaluation = {"metrics": {name: fold_seed_stats([(r["fold"], r["seed"], r[name]) for r in results]) for name in names},
+                  "runs": results}
     write_json_atomic(run_dir / "evaluation.json", evaluation)
     return evaluation
 
