@@ -59,7 +59,7 @@ def main() -> None:
     import torch
 
     from sonolab.train.config import load_recipe
-    from sonolab.train.tasks import run_recipe
+    from sonolab.train.runner import run_recipe
 
     print(f"FSDD leave-one-speaker-out at {arguments.root}; torch threads: {torch.get_num_threads()}")
     start = time.perf_counter()

@@ -128,7 +128,7 @@ def run_demo(out_dir: Path, epochs: int | None = None, progress: bool = True) ->
 
     def train() -> str:
         from sonolab.evaluate.report import write_report
-        from sonolab.train.tasks import run_recipe
+        from sonolab.train.runner import run_recipe
 
         run_dir = run_recipe(recipe, root=root, out_dir=out_dir / "run", resume=(out_dir / "run").exists(), progress=progress)
         write_report(run_dir)

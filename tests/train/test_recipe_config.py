@@ -8,7 +8,8 @@ import pytest
 
 from sonolab.errors import ConfigError
 from sonolab.train.config import expand_sweep, load_recipe, parse_override
-from sonolab.train.tasks import get_task, run_recipe
+from sonolab.train.runner import run_recipe
+from sonolab.train.tasks import get_task
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
@@ -103,3 +104,13 @@ def test_recipes_validate_without_importing_torch() -> None:
             f"[load_recipe(p) for p in {[str(p) for p in sorted(RECIPES.glob('*.yaml'))]!r}]; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("override, key", [("training.epochs=ten", "training.epochs"), ("split.val_fraction=1.5", "split.val_fraction"),
+                                           ("framing.crop=centre", "framing.crop"), ("training.scheduler=step", "training.scheduler"),
+                                           ("seeds=[]", "seeds")])
+def test_values_of_the_wrong_type_or_range_fail_when_the_recipe_is_read(tmp_path: Path, override: str, key: str) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text("dataset: fsdd\n")
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_recipe(path, [override])

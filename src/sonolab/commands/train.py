@@ -43,7 +43,7 @@ def train_command(
     """Train every fold x seed (x sweep trial) of a recipe; audits the splits for leaks first; writes RUN_DIR/summary.json."""
     from sonolab.errors import ConfigError
     from sonolab.train.config import load_recipe
-    from sonolab.train.tasks import run_recipe
+    from sonolab.train.runner import run_recipe
 
     if resume and out is None:
         raise ConfigError("--resume needs --out RUN_DIR (the folder of the run to continue)")

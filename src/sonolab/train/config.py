@@ -155,6 +155,9 @@ def validate_recipe(recipe: dict[str, Any], source: str = "recipe") -> dict[str,
     except ConfigError as error:
         raise ConfigError(f"{source}: {error}") from None
     FeatureSettings.from_dict(resolved["features"])  # raises ConfigError on a bad value
+    from sonolab.train.recipe_schema import check_recipe_types
+
+    check_recipe_types(resolved, source)
     for dotted, values in (resolved.get("sweep") or {}).items():
         if dotted == "split" or dotted.startswith("split.") or dotted in ("dataset", "root", "task", "seeds"):
             raise ConfigError(f"{source}: sweep.{dotted}: sweeping '{dotted}' would change the data or the test partitions "
@@ -166,6 +169,7 @@ def validate_recipe(recipe: dict[str, Any], source: str = "recipe") -> dict[str,
     for _, _, trial in expand_sweep(resolved):
         try:
             plugin.check(trial)
+            check_recipe_types(trial, source)
             FeatureSettings.from_dict(trial["features"])
             restore_choice(trial["training"])
         except ConfigError as error:

@@ -67,6 +67,12 @@ def _selection_key(summary: dict[str, Any], mode: str) -> float:
     return value if mode == "min" else -value
 
 
+def run_recipe(recipe: dict[str, Any], root: str | Path | None = None, out_dir: str | Path | None = None,
+               resume: bool = False, progress: bool = True, allow_leaks: str | None = None) -> Path:
+    """Validate `recipe`, then run it (see `run`); returns the run folder."""
+    return run(recipe, root=root, out_dir=out_dir, resume=resume, progress=progress, allow_leaks=allow_leaks)
+
+
 def run(recipe: dict[str, Any], root: str | Path | None = None, out_dir: str | Path | None = None, resume: bool = False,
         progress: bool = True, allow_leaks: str | None = None) -> Path:
     """Run every sweep trial x fold x seed of `recipe`; returns the run folder (with `summary.json`).

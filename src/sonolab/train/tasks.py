@@ -73,11 +73,3 @@ def section_defaults() -> dict[str, dict[str, Any]]:
 
 def section_task(section: str) -> str:
     return TASK_SECTIONS[section][2]
-
-
-def run_recipe(recipe: dict[str, Any], root: str | Path | None = None, out_dir: str | Path | None = None,
-               resume: bool = False, progress: bool = True, allow_leaks: str | None = None) -> Path:
-    """Validate `recipe`, then run it (see `sonolab.train.runner.run`); returns the run folder."""
-    from sonolab.train.runner import run
-
-    return run(recipe, root=root, out_dir=out_dir, resume=resume, progress=progress, allow_leaks=allow_leaks)
