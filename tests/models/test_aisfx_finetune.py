@@ -105,6 +105,8 @@ def test_wrong_features_are_refused() -> None:
     model = AisfxClassifier(num_classes=3)
     with pytest.raises(ConfigError, match="AISFX_FEATURE_SETTINGS"):
         model(torch.zeros(1, 1, 64, 100))  # sonolab's default 64-band log-mel
+    with pytest.raises(ConfigError, match="at least 8 frames"):
+        model(torch.zeros(1, 1, 96, 7))
 
 
 def test_default_feature_settings_keep_their_cache_fingerprints() -> None:

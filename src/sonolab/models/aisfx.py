@@ -39,6 +39,7 @@ ASSET_DIR = Path(__file__).resolve().parents[1] / "assets" / "aisfx"
 WEIGHTS_PATH = ASSET_DIR / "aisfx_embedding.safetensors"
 EMBEDDING_SIZE = 512
 NUM_BLOCKS = 4
+MIN_FRAMES = 8  # three 2x poolings leave at least one time step
 _POOLS = ((2, 2), (2, 2), (2, 2), None)  # (time, frequency) max pooling after each block; none after the last
 
 
@@ -80,6 +81,8 @@ class AisfxEmbeddingNet(nn.Module):
                 f"the aisfx network takes (batch, 1, 96, frames) aisfx input, got shape {tuple(x.shape)} "
                 "(fix: use the aisfx feature settings: sonolab.audio.features.AISFX_FEATURE_SETTINGS)"
             )
+        if x.shape[3] < MIN_FRAMES:
+            raise ConfigError(f"the aisfx network needs at least {MIN_FRAMES} frames (3 poolings by 2), got {x.shape[3]} (fix: raise target_frames)")
         # The wheel convolves (batch, 1, time, frequency): transpose, so the pretrained kernels and the
         # floor of odd sizes in pooling see exactly what they saw in training.
         x = x.transpose(2, 3)
