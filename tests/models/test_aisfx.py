@@ -125,3 +125,22 @@ def test_bad_input_raises_one_clear_error() -> None:
         aisfx_input(np.ones(100, np.float32), 16000, resampler="fast")
     with pytest.raises(ConfigError, match="96"):
         load_aisfx_network()(torch.zeros(1, 1, 64, 100))
+
+
+def test_shipped_weights_match_their_provenance_and_the_network() -> None:
+    import hashlib
+
+    from safetensors import safe_open
+
+    from sonolab.models.aisfx import ASSET_DIR, WEIGHTS_PATH, AisfxEmbeddingNet
+
+    provenance = json.loads((ASSET_DIR / "aisfx_embedding.json").read_text(encoding="utf-8"))
+    assert hashlib.sha256(WEIGHTS_PATH.read_bytes()).hexdigest() == provenance["weights_sha256"]
+    assert provenance["wheel"] == "aisfx-0.1.2-py2.py3-none-any.whl" and "CC BY 4.0" in provenance["licence"]
+    assert "ESC" not in " ".join(provenance["training_datasets"])
+    with safe_open(str(WEIGHTS_PATH), framework="pt") as weights:
+        shapes = {name: list(weights.get_slice(name).get_shape()) for name in weights.keys()}
+    assert shapes == provenance["tensors"]
+    expected = {name: list(value.shape) for name, value in AisfxEmbeddingNet().state_dict().items() if not name.endswith("num_batches_tracked")}
+    assert shapes == expected
+    assert WEIGHTS_PATH.stat().st_size < 20e6  # the package stays small
