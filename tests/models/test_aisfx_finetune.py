@@ -143,3 +143,25 @@ def test_cached_log_mels_with_aisfx_settings_equal_the_aisfx_input(tmp_path: Pat
         with torch.no_grad():
             from_cache = load_aisfx_network()(torch.from_numpy(blocks).unsqueeze(1)).numpy()
         np.testing.assert_allclose(from_cache, embed_blocks(audio, sample_rate_hz), rtol=0, atol=1e-4)
+
+
+def test_probe_through_the_lightning_trainer_keeps_the_backbone(tmp_path: Path) -> None:
+    """Lightning saves and restores every submodule's training flag around validation: the frozen
+    BatchNorm statistics must not depend on that flag."""
+    import lightning as L
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from sonolab.train.module import ClassifierModule
+
+    torch.manual_seed(0)
+    model = build_model({"name": "aisfx_cnn9", "freeze": "all"}, num_classes=3)
+    before = _snapshot(model)
+    inputs, labels = _batch(5, size=8)
+    loader = DataLoader(TensorDataset(inputs, labels), batch_size=4)
+    trainer = L.Trainer(
+        max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, default_root_dir=tmp_path,
+    )
+    trainer.fit(ClassifierModule(model, num_classes=3, lr=0.01), loader, loader)
+    assert _changed(before, model, "backbone.") == set()
+    assert _changed(before, model, "head.") == {"head.weight", "head.bias"}

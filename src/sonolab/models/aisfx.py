@@ -54,10 +54,18 @@ class ConvBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(out_channels)
         for conv in (self.conv1, self.conv2):  # the wheel's init_layer, for random initialisation
             nn.init.kaiming_uniform_(conv.weight, nonlinearity="leaky_relu")
+        # Frozen: BatchNorm uses its stored statistics whatever the module's training flag says (trainers
+        # such as Lightning save and restore every submodule's flag, so eval() on the block is not enough).
+        self.frozen = False
+
+    def _norm(self, bn: nn.BatchNorm2d, x: torch.Tensor) -> torch.Tensor:
+        if self.frozen:
+            return F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, training=False, eps=bn.eps)
+        return bn(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.bn1(self.conv1(x)))
-        return F.relu(self.bn2(self.conv2(x)))
+        x = F.relu(self._norm(self.bn1, self.conv1(x)))
+        return F.relu(self._norm(self.bn2, self.conv2(x)))
 
 
 class AisfxEmbeddingNet(nn.Module):
@@ -196,8 +204,8 @@ class AisfxClassifier(nn.Module):
 
     `pretrained`: start from the shipped weights (else random init, the wheel's initialisation).
     `freeze`: `all` (a probe: only the head learns), `none`, or `partial` (the first `frozen_blocks` of
-    the 4 conv blocks frozen). Frozen blocks keep their BatchNorm statistics too: they stay in eval mode
-    whatever `train()` is called with. `num_classes=None` returns the 512-d embedding instead of logits.
+    the 4 conv blocks frozen). Frozen blocks keep their BatchNorm statistics too: they normalise with the
+    stored statistics whatever the training flag says. `num_classes=None` returns the 512-d embedding instead of logits.
     """
 
     def __init__(
@@ -226,17 +234,12 @@ class AisfxClassifier(nn.Module):
             load_pretrained_weights(self.backbone)
         self.num_frozen_blocks = {"all": NUM_BLOCKS, "none": 0, "partial": int(frozen_blocks or 0)}[freeze]
         for block in self.backbone.blocks()[: self.num_frozen_blocks]:
+            block.frozen = True
             for parameter in block.parameters():
                 parameter.requires_grad_(False)
         self.embedding_dim = EMBEDDING_SIZE
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(EMBEDDING_SIZE, num_classes) if num_classes is not None else None
-
-    def train(self, mode: bool = True) -> "AisfxClassifier":
-        super().train(mode)
-        for block in self.backbone.blocks()[: self.num_frozen_blocks]:
-            block.eval()  # frozen BatchNorm statistics
-        return self
 
     def backbone_parameters(self) -> list[nn.Parameter]:
         """The backbone's trainable parameters (empty when frozen): give them the smaller learning rate."""
