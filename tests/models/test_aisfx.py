@@ -18,7 +18,7 @@ import torch
 from sonolab.audio.aisfx_input import aisfx_blocks, aisfx_input, block_starts, mel_filter_bank
 from sonolab.audio.io import load_audio
 from sonolab.errors import ConfigError
-from sonolab.models.aisfx import embed_blocks, embed_clips, load_aisfx_network
+from sonolab.models.aisfx import embed_blocks, embed_clips, load_aisfx_network, pool_mean_max
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "aisfx_reference"
 MANIFEST = json.loads((DATA / "reference.json").read_text(encoding="utf-8"))
@@ -144,3 +144,10 @@ def test_shipped_weights_match_their_provenance_and_the_network() -> None:
     expected = {name: list(value.shape) for name, value in AisfxEmbeddingNet().state_dict().items() if not name.endswith("num_batches_tracked")}
     assert shapes == expected
     assert WEIGHTS_PATH.stat().st_size < 20e6  # the package stays small
+
+
+def test_pooling_is_mean_then_max_over_blocks() -> None:
+    blocks = np.array([[1.0, -2.0], [3.0, 0.0]], np.float32)
+    np.testing.assert_array_equal(pool_mean_max(blocks), [2.0, -1.0, 3.0, 0.0])
+    with pytest.raises(ConfigError, match="n_blocks"):
+        pool_mean_max(np.zeros((0, 512)))

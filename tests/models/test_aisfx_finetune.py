@@ -57,6 +57,9 @@ def test_registry_builds_it_and_the_pretrained_backbone_is_the_shipped_embedding
     random_init = build_model({"name": "aisfx_cnn9", "pretrained": False}, num_classes=5)
     shipped = load_aisfx_network().state_dict()["conv_block2.conv1.weight"]
     assert not torch.equal(random_init.backbone.state_dict()["conv_block2.conv1.weight"], shipped)
+    groups = model.parameter_groups(lr=1e-3, backbone_lr_scale=0.1)
+    assert [g["lr"] for g in groups] == pytest.approx([1e-4, 1e-3])
+    torch.optim.AdamW(build_model({"name": "aisfx_cnn9", "freeze": "all"}, num_classes=5).parameter_groups(1e-3))  # empty backbone group is fine
     head = {id(p) for p in model.head_parameters()}
     assert head and not head & {id(p) for p in model.backbone_parameters()}
     assert len(model.head_parameters()) + len(model.backbone_parameters()) == len(list(model.parameters()))

@@ -196,6 +196,14 @@ def embed_clips(
     return [embeddings[start:stop].copy() for start, stop in zip(bounds[:-1], bounds[1:])]
 
 
+def pool_mean_max(block_embeddings: np.ndarray) -> np.ndarray:
+    """One clip vector `(1024,)`: the mean over blocks, then the maximum over blocks, of `(n_blocks, 512)`."""
+    blocks = np.asarray(block_embeddings, dtype=np.float32)
+    if blocks.ndim != 2 or blocks.shape[0] == 0:
+        raise ConfigError(f"pooling needs (n_blocks >= 1, dims) embeddings, got shape {blocks.shape}")
+    return np.concatenate([blocks.mean(axis=0), blocks.max(axis=0)]).astype(np.float32)
+
+
 FREEZE_MODES = ("all", "none", "partial")
 
 
@@ -248,6 +256,13 @@ class AisfxClassifier(nn.Module):
     def head_parameters(self) -> list[nn.Parameter]:
         """The new head's parameters."""
         return list(self.head.parameters()) if self.head is not None else []
+
+    def parameter_groups(self, lr: float, backbone_lr_scale: float = 0.1) -> list[dict]:
+        """Optimizer parameter groups: the backbone at `lr * backbone_lr_scale`, the head at `lr`."""
+        return [
+            {"params": self.backbone_parameters(), "lr": lr * backbone_lr_scale, "name": "backbone"},
+            {"params": self.head_parameters(), "lr": lr, "name": "head"},
+        ]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         embedding = self.backbone(x)
