@@ -9,6 +9,9 @@ safetensors (`sonolab/assets/aisfx/`, converted by `scripts/convert_aisfx.py`; C
 Public API:
 - `embed_blocks(waveform_mono, sample_rate_hz)`: `(n_blocks, 512)` float32 for one clip;
 - `embed_clips(waveforms, sample_rate_hz)`: the same for many clips, blocks of all clips batched together;
+- `embed_input_blocks(blocks)`: embeddings of `(n_blocks, 96, 100)` aisfx input blocks (e.g. from a feature
+  cache built with `AISFX_FEATURE_SETTINGS`, cut by `sonolab.audio.aisfx_input.aisfx_blocks`);
+- `pool_mean_max(embeddings)`: one `(1024,)` clip vector (mean and max over blocks);
 - `load_aisfx_network()`: the pretrained `AisfxEmbeddingNet` in eval mode, cached per process;
 - `AisfxClassifier`: the backbone plus a new linear head for fine-tuning (registry name `aisfx_cnn9`).
 """
