@@ -1,5 +1,7 @@
 """Batched, vectorised dB-re-unity log-mels in torch, equal to librosa's within 1e-3 dB.
 
+(With `compression: aisfx_log1p` the same path yields the aisfx input scale instead of dB; see features.py.)
+
 `log_mel_re_unity_batch` computes what `sonolab.audio.features.log_mel_re_unity` computes (librosa:
 centred frames with constant zero padding, Hann window, Slaney mel filter bank, power -> dB re 1.0
 with the same `amin`) for many waveforms at once:
@@ -25,11 +27,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
-import librosa
 import numpy as np
 import torch
 
-from sonolab.audio.features import AMIN_POWER, FeatureSettings
+from sonolab.audio import aisfx_input as aisfx
+from sonolab.audio.features import AMIN_POWER, FeatureSettings, mel_filter_weights
 
 DEFAULT_BATCH_SIZE = 32
 # Upper bound on zero-padded input samples per torch.stft call: bounds peak memory. With n_fft=1024
@@ -42,7 +44,7 @@ _WINDOWS: dict[tuple[str, str], torch.Tensor] = {}
 
 
 def mel_filter_bank(settings: FeatureSettings, device: torch.device | str = "cpu") -> torch.Tensor:
-    """The Slaney mel filter bank `(n_mels, 1 + n_fft // 2)` as float64, cached per settings.
+    """The mel filter bank `(n_mels, 1 + n_fft // 2)` (Slaney by default) as float64, cached per settings.
 
     Built from librosa's float32 filter values (what `librosa.feature.melspectrogram` multiplies by),
     so both paths weight the STFT bins identically.
@@ -51,13 +53,7 @@ def mel_filter_bank(settings: FeatureSettings, device: torch.device | str = "cpu
     with _CACHE_LOCK:
         bank = _MEL_BANKS.get(key)
         if bank is None:
-            weights = librosa.filters.mel(
-                sr=settings.sample_rate_hz,
-                n_fft=settings.n_fft,
-                n_mels=settings.n_mels,
-                fmin=settings.min_frequency_hz,
-                fmax=settings.max_frequency_hz,
-            )
+            weights = mel_filter_weights(settings)
             bank = torch.from_numpy(weights).to(device=device, dtype=torch.float64)
             _MEL_BANKS[key] = bank
     return bank
@@ -80,6 +76,8 @@ def _as_channels(waveform: np.ndarray, settings: FeatureSettings, index: int) ->
     samples = np.asarray(waveform, dtype=np.float32)
     if samples.ndim == 2 and settings.mono:
         samples = samples.mean(axis=0)
+    if settings.peak_normalise and samples.size and np.all(np.isfinite(samples)):
+        samples = aisfx.peak_normalise(samples)
     if samples.ndim == 1:
         samples = samples[np.newaxis, :]
     if samples.ndim != 2:
@@ -112,6 +110,9 @@ def _log_mel_padded(signals: torch.Tensor, settings: FeatureSettings) -> torch.T
     del spectrum
     mel = torch.matmul(mel_filter_bank(settings, device), power)
     del power
+    if settings.compression == "aisfx_log1p":
+        scaled = torch.log10(mel.mul_(aisfx.LOG_SCALE).add_(1.0))
+        return (scaled - aisfx.NORMALISATION_MIN) / (aisfx.NORMALISATION_MAX - aisfx.NORMALISATION_MIN)
     amin = AMIN_POWER ** (settings.power / 2.0)
     return settings.db_per_decade * torch.log10(mel.clamp_(min=amin))
 

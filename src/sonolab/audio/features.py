@@ -13,6 +13,17 @@ dB reference modes (`FeatureSettings.db_reference`):
 
 The floor is `-top_db` dB relative to the reference, applied element-wise per item (never per
 batch), so padding with `floor_db` is exactly the value silence takes.
+
+Compression (`FeatureSettings.compression`):
+- `db` (default): the dB pipeline above.
+- `aisfx_log1p`: the pretrained aisfx network's input, `log10(1 + 10^4 * power)` min-max scaled with the
+  aisfx paper's constants (0, 9.4578): the cache stores the final values, no reference or floor applies,
+  and silence (and padding, `floor_db`) is 0. With `AISFX_FEATURE_SETTINGS` (44.1 kHz, n_fft 2048, hop
+  1024, 96 HTK unit-sum mel bands, peak-normalised audio) a cached matrix equals
+  `sonolab.audio.aisfx_input.aisfx_input` of the same audio.
+Mel filters (`mel_scale`: `slaney` | `htk`; `mel_norm`: `slaney` area normalisation | `unit_sum`, librosa's
+`norm=1.0`) and `peak_normalise` (each clip divided by its maximum absolute sample, after resampling and
+down-mixing) are options for any compression. Their defaults leave `cache_fingerprint()` unchanged.
 """
 
 from __future__ import annotations
@@ -30,17 +41,25 @@ import librosa
 import numpy as np
 
 from sonolab.atomic import write_json_atomic
+from sonolab.audio import aisfx_input as aisfx
 from sonolab.errors import ConfigError
 
 DbReference = Literal["per_clip_max", "fixed", "dataset_max"]
 DB_REFERENCES: tuple[str, ...] = ("per_clip_max", "fixed", "dataset_max")
 AMIN_POWER = 1e-10  # smallest power before the log (librosa's default amin)
 
+COMPRESSIONS: tuple[str, ...] = ("db", "aisfx_log1p")
+MEL_SCALES: tuple[str, ...] = ("slaney", "htk")
+MEL_NORMS: tuple[str, ...] = ("slaney", "unit_sum")
+
 # Fields that change the cached dB-re-unity matrices; the reference and floor are applied on read.
 _CACHE_FIELDS = (
     "sample_rate_hz", "n_fft", "hop_length_samples", "win_length_samples", "n_mels",
     "min_frequency_hz", "max_frequency_hz", "power", "mono",
 )
+# Later fields that change cached matrices: in the fingerprint only when they differ from their default,
+# so every cache made before they existed keeps its fingerprint.
+_CACHE_FIELDS_IF_CHANGED = {"compression": "db", "mel_scale": "slaney", "mel_norm": "slaney", "peak_normalise": False}
 
 
 @dataclass(frozen=True)
@@ -60,10 +79,22 @@ class FeatureSettings:
     dataset_max_reference: float | None = None  # frozen global maximum for `dataset_max`
     top_db: float = 80.0  # floor = -top_db dB relative to the reference
     mono: bool = True  # down-mix to mono before the STFT
+    compression: str = "db"  # db | aisfx_log1p (the aisfx network's input scale)
+    mel_scale: str = "slaney"  # slaney | htk
+    mel_norm: str = "slaney"  # slaney (librosa's default) | unit_sum (each filter sums to 1, librosa norm=1.0)
+    peak_normalise: bool = False  # divide each clip by its maximum absolute sample before the STFT
 
     def __post_init__(self) -> None:
         if self.db_reference not in DB_REFERENCES:
             raise ConfigError(f"db_reference must be one of {', '.join(DB_REFERENCES)}, got {self.db_reference!r}")
+        for name, allowed in (("compression", COMPRESSIONS), ("mel_scale", MEL_SCALES), ("mel_norm", MEL_NORMS)):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"feature setting {name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        if self.compression == "aisfx_log1p" and (self.db_reference != "fixed" or self.power != 2.0):
+            raise ConfigError(
+                "compression aisfx_log1p takes mel power (power: 2.0) and no dB reference "
+                f"(got power {self.power}, db_reference {self.db_reference!r}; fix: power: 2.0, db_reference: fixed)"
+            )
         for name in ("sample_rate_hz", "n_fft", "hop_length_samples", "n_mels"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"feature setting {name} must be positive, got {getattr(self, name)} (fix: give a value > 0)")
@@ -82,7 +113,9 @@ class FeatureSettings:
             raise ConfigError(f"top_db must be positive, got {self.top_db}")
         if self.fixed_reference <= 0:
             raise ConfigError(f"fixed_reference must be positive, got {self.fixed_reference}")
-        empty_bands = _empty_mel_bands(self.sample_rate_hz, self.n_fft, self.n_mels, self.min_frequency_hz, self.max_frequency_hz)
+        empty_bands = _empty_mel_bands(
+            self.sample_rate_hz, self.n_fft, self.n_mels, self.min_frequency_hz, self.max_frequency_hz, self.mel_scale, self.mel_norm
+        )
         if empty_bands:
             raise ConfigError(
                 f"{empty_bands} of {self.n_mels} mel bands receive no FFT bin with n_fft={self.n_fft} at "
@@ -92,7 +125,9 @@ class FeatureSettings:
 
     @property
     def floor_db(self) -> float:
-        """The value of silence and of padding on this dB scale."""
+        """The value of silence and of padding on this scale: -top_db dB, or 0 for aisfx_log1p."""
+        if self.compression == "aisfx_log1p":
+            return 0.0
         return -float(self.top_db)
 
     @property
@@ -117,6 +152,7 @@ class FeatureSettings:
     def cache_fingerprint(self) -> str:
         """A hash of the settings that change cached matrices (not the reference or floor)."""
         payload = {name: getattr(self, name) for name in _CACHE_FIELDS}
+        payload.update({name: getattr(self, name) for name, default in _CACHE_FIELDS_IF_CHANGED.items() if getattr(self, name) != default})
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
     def save(self, path: str | Path) -> Path:
@@ -127,13 +163,47 @@ class FeatureSettings:
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
+def _librosa_mel_options(mel_scale: str, mel_norm: str) -> dict[str, Any]:
+    return {"htk": mel_scale == "htk", "norm": 1.0 if mel_norm == "unit_sum" else "slaney"}
+
+
+def mel_filter_weights(settings: FeatureSettings) -> np.ndarray:
+    """The mel filter bank `(n_mels, 1 + n_fft // 2)` float32 these settings use (librosa.filters.mel)."""
+    return librosa.filters.mel(
+        sr=settings.sample_rate_hz, n_fft=settings.n_fft, n_mels=settings.n_mels, fmin=settings.min_frequency_hz,
+        fmax=settings.max_frequency_hz, **_librosa_mel_options(settings.mel_scale, settings.mel_norm),
+    )
+
+
 @functools.lru_cache(maxsize=64)
-def _empty_mel_bands(sample_rate_hz: int, n_fft: int, n_mels: int, min_frequency_hz: float, max_frequency_hz: float | None) -> int:
+def _empty_mel_bands(
+    sample_rate_hz: int, n_fft: int, n_mels: int, min_frequency_hz: float, max_frequency_hz: float | None,
+    mel_scale: str = "slaney", mel_norm: str = "slaney",
+) -> int:
     """How many mel filters get no weight at all from the FFT bins (librosa warns; we refuse)."""
     with warnings.catch_warnings():  # librosa warns about the very condition we turn into an error
         warnings.simplefilter("ignore", UserWarning)
-        weights = librosa.filters.mel(sr=sample_rate_hz, n_fft=n_fft, n_mels=n_mels, fmin=min_frequency_hz, fmax=max_frequency_hz)
+        weights = librosa.filters.mel(
+            sr=sample_rate_hz, n_fft=n_fft, n_mels=n_mels, fmin=min_frequency_hz, fmax=max_frequency_hz,
+            **_librosa_mel_options(mel_scale, mel_norm),
+        )
     return int(np.count_nonzero(weights.max(axis=1) <= 0))
+
+
+AISFX_FEATURE_SETTINGS = FeatureSettings(
+    sample_rate_hz=aisfx.SAMPLE_RATE_HZ,
+    n_fft=aisfx.N_FFT,
+    hop_length_samples=aisfx.HOP_LENGTH_SAMPLES,
+    n_mels=aisfx.N_MELS,
+    min_frequency_hz=aisfx.MIN_FREQUENCY_HZ,
+    max_frequency_hz=aisfx.MAX_FREQUENCY_HZ,
+    power=2.0,
+    compression="aisfx_log1p",
+    mel_scale="htk",
+    mel_norm="unit_sum",
+    peak_normalise=True,
+)
+"""The settings whose log-mels are the aisfx network's input (`sonolab.audio.aisfx_input.aisfx_input`)."""
 
 
 def frames_for_samples(num_samples: int, settings: FeatureSettings) -> int:
@@ -147,6 +217,8 @@ def mel_power(audio: np.ndarray, settings: FeatureSettings) -> np.ndarray:
     samples = np.asarray(audio, dtype=np.float32)
     if samples.ndim == 2 and settings.mono:
         samples = samples.mean(axis=0)
+    if settings.peak_normalise:
+        samples = aisfx.peak_normalise(samples)
     return librosa.feature.melspectrogram(
         y=samples,
         sr=settings.sample_rate_hz,
@@ -159,11 +231,14 @@ def mel_power(audio: np.ndarray, settings: FeatureSettings) -> np.ndarray:
         power=settings.power,
         center=True,
         pad_mode="constant",
+        **_librosa_mel_options(settings.mel_scale, settings.mel_norm),
     ).astype(np.float32)
 
 
 def power_to_db_re_unity(power_spectrogram: np.ndarray, settings: FeatureSettings) -> np.ndarray:
-    """dB relative to 1.0, without a floor: the form caches store."""
+    """dB relative to 1.0, without a floor: the form caches store (aisfx_log1p: the aisfx input scale)."""
+    if settings.compression == "aisfx_log1p":
+        return aisfx.compress_and_normalise(power_spectrogram)
     clipped = np.maximum(power_spectrogram, AMIN_POWER ** (settings.power / 2.0))
     return (settings.db_per_decade * np.log10(clipped)).astype(np.float32)
 
@@ -195,7 +270,11 @@ def reference_db(settings: FeatureSettings, db_re_unity: np.ndarray | None = Non
 
 
 def apply_reference_and_floor(db_re_unity: np.ndarray, settings: FeatureSettings) -> np.ndarray:
-    """Express one item's dB-re-unity matrix relative to the reference and clip it at the floor."""
+    """Express one item's dB-re-unity matrix relative to the reference and clip it at the floor.
+
+    With compression aisfx_log1p the cached matrix is already final: it is returned as float32."""
+    if settings.compression == "aisfx_log1p":
+        return np.asarray(db_re_unity, dtype=np.float32)
     relative = db_re_unity - reference_db(settings, db_re_unity)
     return np.maximum(relative, settings.floor_db).astype(np.float32)
 

@@ -9,6 +9,7 @@ from typing import Any
 from torch import nn
 
 from sonolab.errors import ConfigError
+from sonolab.models.aisfx import AisfxClassifier
 from sonolab.models.backbones import Backbone
 from sonolab.models.cnn import BaselineCNN, VGGStyleCNN
 
@@ -26,6 +27,8 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "resnet50": _backbone("resnet50"),
     "alexnet": _backbone("alexnet"),
     "efficientnet_b0": _backbone("efficientnet_b0"),
+    # Pretrained aisfx CNN (CC BY 4.0): input must be AISFX_FEATURE_SETTINGS log-mels (1, 96, frames).
+    "aisfx_cnn9": AisfxClassifier,
 }
 
 
