@@ -141,7 +141,7 @@ def train_fold_seed(
         model, len(classes), lr=float(training["lr"]), weight_decay=float(training["weight_decay"]),
         scheduler=training["scheduler"], max_epochs=int(training["epochs"]), class_weights=weights,
         label_smoothing=float(training.get("label_smoothing", 0.0)), seed=seed,
-        mixup_alpha=float(training.get("mixup_alpha") or 0.0),
+        mixup_alpha=float(training.get("mixup_alpha") or 0.0), backbone_lr_scale=float(training.get("backbone_lr_scale", 1.0)),
         monitor=training["monitor"], monitor_mode=monitor_mode(training),
     )
     outcome = fit(module, train_set, train_set.labels, val_set, val_set.labels, training, seed, out_dir,
@@ -220,6 +220,17 @@ class ClassificationTask:
         from sonolab.audio.augment import AugmentSettings
 
         AugmentSettings.from_dict({k: v for k, v in recipe["augment"]["waveform"].items() if k != "enabled"})
+        settings = FeatureSettings.from_dict(recipe["features"])
+        if recipe["model"].get("name") == "aisfx_cnn9":
+            from sonolab.audio.features import AISFX_FEATURE_SETTINGS
+
+            if settings.cache_fingerprint() != AISFX_FEATURE_SETTINGS.cache_fingerprint():
+                raise ConfigError("model aisfx_cnn9 needs the aisfx input as its features (fix: set features to "
+                                  f"{ {k: v for k, v in AISFX_FEATURE_SETTINGS.to_dict().items() if v is not None} })")
+        warp = recipe["augment"]["spectrogram_warp"]
+        if getattr(settings, "compression", "db") != "db" and warp.get("enabled") and warp.get("max_gain_db"):
+            raise ConfigError("augment.spectrogram_warp.max_gain_db shifts levels in dB, but features.compression is "
+                              f"{settings.compression} (fix: set augment.spectrogram_warp.max_gain_db: 0)")
 
     def validation_metrics(self, recipe: dict[str, Any]) -> tuple[str, ...]:
         return VALIDATION_METRICS

@@ -23,6 +23,7 @@ TRAINING_DEFAULTS: dict[str, Any] = {
     "min_epochs": 1,
     "batch_size": 32,
     "lr": 1e-3,
+    "backbone_lr_scale": 0.1,  # a pretrained backbone (model.pretrained: true, e.g. aisfx_cnn9) trains at lr x this
     "weight_decay": 1e-2,
     "patience": 8,
     "monitor": "val_loss",  # any logged validation metric: val_loss, val_accuracy, val_balanced_accuracy, val_macro_f1
@@ -133,7 +134,7 @@ def validate_recipe(recipe: dict[str, Any], source: str = "recipe") -> dict[str,
             resolved[section] = _deep_merge(section_values, recipe.get(section) or {})
     if not resolved.get("dataset"):
         raise ConfigError(f"{source}: the recipe needs 'dataset' (e.g. fsdd, emodb, esc50, folder)")
-    for key in ("lr", "weight_decay", "gradient_clip_norm", "label_smoothing", "mixup_alpha", "ema_decay"):
+    for key in ("lr", "backbone_lr_scale", "weight_decay", "gradient_clip_norm", "label_smoothing", "mixup_alpha", "ema_decay"):
         value = _number_or_text(resolved["training"].get(key))
         if value is not None and not isinstance(value, (int, float)):
             raise ConfigError(f"{source}: training.{key} must be a number, got {value!r}")

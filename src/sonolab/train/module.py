@@ -38,6 +38,7 @@ class ClassifierModule(L.LightningModule):
         monitor: str = "val_loss",
         monitor_mode: str = "min",
         mixup_alpha: float = 0.0,
+        backbone_lr_scale: float = 1.0,
     ) -> None:
         super().__init__()
         self.model = model
@@ -53,6 +54,7 @@ class ClassifierModule(L.LightningModule):
         self.register_buffer("class_weight", weight, persistent=False)
         self.label_smoothing = label_smoothing
         self.mixup_alpha = mixup_alpha
+        self.backbone_lr_scale = float(backbone_lr_scale)
         self._val_outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
         self._train_correct = 0
         self._train_seen = 0
@@ -110,5 +112,9 @@ class ClassifierModule(L.LightningModule):
     def configure_optimizers(self) -> Any:
         from sonolab.train.schedules import optimiser_config
 
-        optimizer = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        if hasattr(self.model, "parameter_groups"):  # a pretrained backbone trains at lr x backbone_lr_scale
+            groups = self.model.parameter_groups(self.lr, self.backbone_lr_scale)
+            optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=self.lr, weight_decay=self.weight_decay)
+        else:
+            optimizer = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         return optimiser_config(optimizer, self.scheduler_name, self.max_epochs_for_schedule, self.monitor, self.monitor_mode)

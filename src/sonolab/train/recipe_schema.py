@@ -39,6 +39,7 @@ class TrainingSection(_Strict):
     min_epochs: int = Field(ge=0)
     batch_size: int = Field(ge=1)
     lr: float = Field(gt=0)
+    backbone_lr_scale: float = Field(ge=0)
     weight_decay: float = Field(ge=0)
     patience: int = Field(ge=0)
     monitor: str
