@@ -129,3 +129,13 @@ def test_audit_catches_an_artist_planted_in_two_folds(clean, tmp_path: Path) -> 
     assert all("artist:the artist 000" in leak.detail and set(leak.ids) == {first, second} for leak in leaks)
     result = runner.invoke(app, ["audit", str(path), "--workers", "1"])
     assert result.exit_code == 1 and "LEAK" in result.output and "artist:the artist 000" in result.output
+
+
+def test_semicolon_separated_lowercase_header_without_metadata_file(tmp_path: Path) -> None:
+    tree = make_fourq_tree(tmp_path / "q", num_songs=4)
+    rows = ["song;quadrant"] + [f"{s['song']};{s['quadrant'].lower()}" for s in tree.songs]
+    (tree.root / "panda_dataset_taffc_annotations.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    (tree.root / "panda_dataset_taffc_metadata.csv").unlink()
+    index = load_fourq(tree.root)
+    assert len(index.items) == 4 and {item.group for item in index.items} == {f"song:{s['song']}" for s in tree.songs}
+    assert [p.reason for p in index.problems] == ["metadata file missing: songs are grouped by song, not by artist"]

@@ -24,6 +24,8 @@ PARTS: tuple[str, ...] = ("bimodal", "audio", "lyrics")  # auto-detection prefer
 VARIANTS: tuple[str, ...] = ("complete", "balanced")  # ... and complete before balanced
 TEXT_ENCODINGS: tuple[str, ...] = ("utf-8-sig", "cp1252")  # MERGE and 4Q ship UTF-8 (maybe with BOM) or Windows-1252
 EMOTION_TARGETS: tuple[str, ...] = ("arousal", "valence")
+# Column names the loaders read; a header spelling them in another case ("song", "ARTIST") is accepted.
+KNOWN_COLUMNS: tuple[str, ...] = ("Song", "Audio_Song", "Lyric_Song", "Quadrant", "Artist", "Title", "Arousal", "Valence")
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,8 @@ def read_rows(path: Path, required: tuple[str, ...], problems: list[Problem]) ->
     first_line = text.splitlines()[0] if text.strip() else ""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(first_line))
     try:
-        header = [column.strip() for column in next(reader)]
+        canonical = {name.casefold(): name for name in KNOWN_COLUMNS}
+        header = [canonical.get(column.strip().casefold(), column.strip()) for column in next(reader)]
     except StopIteration:
         raise DatasetError(f"{path}: empty CSV (fix: restore the file from the dataset release)") from None
     missing = [column for column in required if column not in header]
