@@ -73,7 +73,7 @@ def test_batch_norm_in_inference_mode_makes_patches_independent() -> None:
     alone_tags, alone = musicnn.run_patches(reference["patches"][1:2])
     np.testing.assert_allclose(alone, together[1:2], atol=1e-5)
     np.testing.assert_allclose(alone_tags, together_tags[1:2], atol=1e-6)
-    assert not musicnn.load_musicnn().training
+    assert not musicnn._default_model().training
 
 
 def test_tags_weights_and_provenance() -> None:

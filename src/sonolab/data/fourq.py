@@ -18,8 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sonolab.data.items import DatasetIndex, Item, Problem
-from sonolab.data.merge import _check_audio
-from sonolab.data.merge_parts import QUADRANTS, read_rows, require_targets, song_group, targets_available
+from sonolab.data.merge_parts import QUADRANTS, audio_problem, read_rows, require_targets, song_group, targets_available
 from sonolab.data.paths import resolve_inside
 from sonolab.errors import DatasetError
 
@@ -81,7 +80,7 @@ def load_fourq(root: str | Path) -> DatasetIndex:
         if path is None:
             problems.append(Problem(str(root / quadrant / f"{song}.mp3"), reason or "audio file missing", song))
             continue
-        reason = _check_audio(path)
+        reason = audio_problem(path)
         if reason is not None:
             problems.append(Problem(str(path), reason, song))
             continue

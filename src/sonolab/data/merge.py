@@ -22,11 +22,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from sonolab.audio.io import audio_info_frames
 from sonolab.data.items import DatasetIndex, Item, Problem
-from sonolab.data.merge_parts import QUADRANTS, MergePart, choose_merge_part, read_rows, song_group
+from sonolab.data.merge_parts import QUADRANTS, MergePart, audio_problem, choose_merge_part, read_rows, song_group
 from sonolab.data.paths import resolve_inside
-from sonolab.errors import AudioLoadError, DatasetError
+from sonolab.errors import DatasetError
 
 TVT_PARTITIONS: tuple[str, ...] = ("train", "validate", "test")
 DEFAULT_TVT_SCHEME = "tvt_70_15_15"
@@ -64,21 +63,6 @@ def _parse_float(value: str) -> float | None:
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
-
-
-def _check_audio(path: Path) -> str | None:
-    """None when the MP3 header decodes and holds samples, else the reason."""
-    if not path.is_file():
-        return "audio file missing"
-    try:
-        frames, _, _ = audio_info_frames(path)
-    except AudioLoadError as error:
-        return f"unreadable audio: {error.reason}"
-    if frames <= 0:
-        return "unreadable audio: 0 samples"
-    return None
-
-
 
 
 def _read_tvt(part: MergePart, scheme: str, problems: list[Problem]) -> dict[str, str]:
@@ -181,7 +165,7 @@ def load_merge(
             problems.append(Problem(where, "song id points outside the dataset root; refused", song_id))
             continue
         if chosen.part in ("audio", "bimodal"):
-            reason = _check_audio(audio_path)
+            reason = audio_problem(audio_path)
             if reason is not None:
                 problems.append(Problem(str(audio_path), reason, song_id))
                 continue

@@ -16,8 +16,9 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from sonolab.audio.io import audio_info_frames
 from sonolab.data.items import DatasetIndex, Problem
-from sonolab.errors import ConfigError, DatasetError
+from sonolab.errors import AudioLoadError, ConfigError, DatasetError
 
 QUADRANTS: tuple[str, ...] = ("Q1", "Q2", "Q3", "Q4")
 PARTS: tuple[str, ...] = ("bimodal", "audio", "lyrics")  # auto-detection prefers them in this order
@@ -143,6 +144,17 @@ def read_rows(path: Path, required: tuple[str, ...], problems: list[Problem]) ->
     except csv.Error as error:  # e.g. an unterminated quote: the rest of the file cannot be trusted
         problems.append(Problem(str(path), f"bad metadata row (line {reader.line_num}): {error}; the rest of the file was not read"))
     return rows
+
+
+def audio_problem(path: Path) -> str | None:
+    """None when the audio file's header decodes and holds samples, else the reason (missing, unreadable)."""
+    if not path.is_file():
+        return "audio file missing"
+    try:
+        frames, _, _ = audio_info_frames(path)
+    except AudioLoadError as error:
+        return f"unreadable audio: {error.reason}"
+    return None if frames > 0 else "unreadable audio: 0 samples"
 
 
 def normalise_artist(name: str | None) -> str:
