@@ -93,4 +93,7 @@ def test_patch_count_follows_duration_and_mono_is_required() -> None:
     assert musicnn_input(thirty_s[: 3 * 16000], 16000).shape[0] == 1
     with pytest.raises(ValueError, match="one-dimensional"):
         musicnn_input(np.zeros((2, 16000), np.float32), 16000)
-    assert musicnn.extract(thirty_s[: 3 * 16000], 16000, None).shape == (1, musicnn.EMBEDDING_DIM)
+    from sonolab.models.registry import embedding_extractor
+
+    vectors = embedding_extractor("musicnn")(thirty_s[: 3 * 16000], 16000, None)
+    assert vectors.shape == (1, musicnn.EMBEDDING_DIM) and vectors.dtype == np.float32
