@@ -129,3 +129,14 @@ def test_tvt_file_missing_is_listed(tmp_path: Path) -> None:
     index = load_dataset("merge", tree.root)
     assert len(index.items) == 4 and all("tvt" not in item.metadata for item in index.items)
     assert sum("official split file missing" in p.reason for p in index.problems) == 3
+
+
+def test_bimodal_balanced_with_a_broken_row_and_a_missing_lyrics_file(tmp_path: Path) -> None:
+    tree = make_merge_tree(tmp_path / "MERGE_Bimodal_Balanced", num_songs=8, duration_s=0.3, variant="balanced",
+                           songs_per_artist=4, broken=True, broken_row=True)
+    index = load_dataset("merge_bimodal", tree.root)
+    assert index.name == "merge_bimodal_balanced" and len(index.items) == 8
+    assert len({item.group for item in index.items}) == 2
+    reasons = _reasons(index)
+    assert reasons["AX01"] == "lyrics file missing" and "unreadable audio" in reasons["AX02"]
+    assert any(p.reason.startswith("bad metadata row (line 12)") for p in index.problems)
