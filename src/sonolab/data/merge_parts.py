@@ -153,7 +153,7 @@ def audio_problem(path: Path) -> str | None:
     try:
         frames, _, _ = audio_info_frames(path)
     except AudioLoadError as error:
-        return f"unreadable audio: {error.reason}"
+        return error.reason if error.reason.startswith("unreadable audio") else f"unreadable audio: {error.reason}"
     return None if frames > 0 else "unreadable audio: 0 samples"
 
 

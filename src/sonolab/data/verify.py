@@ -67,6 +67,13 @@ class VerifyReport:
         }
 
 
+# How the music loaders (merge parts, 4q) word their problems -> the kind verify reports.
+_MUSIC_REASON_KINDS: tuple[tuple[str, str], ...] = (
+    ("file missing", "missing_file"), ("unreadable audio", "unreadable"), ("absent from the", "extra_file"),
+    ("but annotated", "misplaced_file"),
+)
+
+
 def _index_problem_kind(problem: Problem) -> str:
     reason = problem.reason
     if "outside the dataset root" in reason:
@@ -74,6 +81,9 @@ def _index_problem_kind(problem: Problem) -> str:
     for prefix, kind in (("missing file", "missing_file"), ("extra file", "extra_file"), ("unparseable name", "bad_name"),
                          ("bad metadata row", "bad_row"), ("duplicate", "duplicate_row"), ("audio file outside", "misplaced_file")):
         if reason.startswith(prefix):
+            return kind
+    for fragment, kind in _MUSIC_REASON_KINDS:
+        if fragment in reason:
             return kind
     return "metadata"
 
