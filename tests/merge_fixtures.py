@@ -1,4 +1,4 @@
-"""A generated MERGE-shaped tree for tests, and a tiny offline BERT with a generated vocabulary.
+"""Generated MERGE-shaped trees (bimodal, audio, lyrics parts) and 4Q trees for tests, and a tiny offline BERT.
 
 Each modality carries only part of the emotion, so a bimodal model must beat both single ones:
 - audio: loudness encodes arousal (-34 dBFS for 0 up to -4 dBFS for 1); pitch is random (uninformative);
@@ -10,6 +10,7 @@ Arousal and valence lie in [0, 1] with the midpoint 0.5 and a margin around it, 
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +34,7 @@ def quadrant(arousal: float, valence: float) -> str:
 @dataclass
 class MergeTree:
     root: Path
-    songs: list[dict]  # audio_id, lyric_id, quadrant, arousal, valence, tvt
+    songs: list[dict]  # audio_id, lyric_id, quadrant, arousal, valence, tvt, artist
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
@@ -58,15 +59,22 @@ def _lyrics(valence: float, rng: np.random.Generator, words: int = 32) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _audio(arousal: float, rng: np.random.Generator, duration_s: float) -> np.ndarray:
+def _audio(arousal: float, rng: np.random.Generator, duration_s: float, frequency_hz: float | None = None) -> np.ndarray:
     samples = int(duration_s * SAMPLE_RATE_HZ)
     time_s = np.arange(samples) / SAMPLE_RATE_HZ
-    frequency_hz = float(rng.uniform(200.0, 1600.0))  # pitch: random, carries nothing
+    if frequency_hz is None:
+        frequency_hz = float(rng.uniform(200.0, 1600.0))  # pitch: random, carries nothing
     level_db = -34.0 + 30.0 * arousal
     tone = np.sin(2 * np.pi * frequency_hz * time_s) + 0.5 * np.sin(2 * np.pi * 2 * frequency_hz * time_s)
     tone += 0.05 * rng.standard_normal(samples)
     tone /= np.max(np.abs(tone))
     return (10 ** (level_db / 20.0) * tone).astype(np.float32)
+
+
+def _artist(index: int, songs_per_artist: int) -> str:
+    """Artist of song `index`; every other song spells it with other case and spacing (normalised away)."""
+    number = index // songs_per_artist
+    return f"  the  ARTIST {number:03d} " if index % 2 else f"The Artist {number:03d}"
 
 
 def make_merge_tree(
@@ -76,11 +84,19 @@ def make_merge_tree(
     duration_s: float = 1.0,
     partitions: tuple[float, float] = (0.6, 0.2),
     broken: bool = False,
+    part: str = "bimodal",
+    variant: str = "complete",
+    songs_per_artist: int = 1,
+    broken_row: bool = False,
 ) -> MergeTree:
-    """Write a MERGE_Bimodal_Complete-shaped tree under `root`. Quadrants are balanced.
+    """Write a MERGE_{Part}_{Variant}-shaped tree under `root`. Quadrants are balanced.
 
-    With `broken=True` three more songs are added: one whose lyrics file is missing, one whose MP3 is
-    garbage bytes, and one whose MP3 and lyrics exist but which no metadata row lists.
+    `part`: bimodal (audio/Q*/A*.mp3 + lyrics/Q*/L*.txt, Audio_Song/Lyric_Song columns), audio (Q*/A*.mp3,
+    Song column) or lyrics (Q*/L*.txt, Song column). Songs `k*songs_per_artist .. ` share an artist, spelled
+    with varying case and spaces. With `broken=True` three more songs are added: one whose lyrics (audio
+    part: audio) file is missing, one whose MP3 (lyrics part: text) is unusable (garbage bytes / empty), and
+    one whose files exist but which no metadata row lists. `broken_row=True` appends a metadata row with
+    too many fields (a stray comma), which must be listed as a problem.
     """
     rng = np.random.default_rng(seed)
     songs: list[dict] = []
@@ -89,56 +105,141 @@ def make_merge_tree(
         high_valence = (index // 2) % 2 == 0
         arousal = float(rng.uniform(0.62, 0.95) if high_arousal else rng.uniform(0.05, 0.38))
         valence = float(rng.uniform(0.62, 0.95) if high_valence else rng.uniform(0.05, 0.38))
-        songs.append({"audio_id": f"A{index:03d}", "lyric_id": f"L{index:03d}", "arousal": arousal,
-                      "valence": valence, "quadrant": quadrant(arousal, valence)})
+        songs.append({"audio_id": f"A{index:03d}", "lyric_id": f"L{index:03d}", "arousal": arousal, "valence": valence,
+                      "quadrant": quadrant(arousal, valence), "artist": _artist(index, songs_per_artist)})
     order = rng.permutation(num_songs)
     train_end = int(partitions[0] * num_songs)
     validate_end = train_end + int(partitions[1] * num_songs)
     for rank, index in enumerate(order):
         songs[index]["tvt"] = "train" if rank < train_end else "validate" if rank < validate_end else "test"
 
+    nested = part == "bimodal"
+    audio_dir = root / "audio" if nested else root
+    lyrics_dir = root / "lyrics" if nested else root
+    has_audio, has_lyrics = part in ("bimodal", "audio"), part in ("bimodal", "lyrics")
+
+    def write_audio(song: dict, arousal: float) -> None:
+        path = audio_dir / song["quadrant"] / f"{song['audio_id']}.mp3"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(str(path), _audio(arousal, rng, duration_s), SAMPLE_RATE_HZ, format="MP3")
+
+    def write_lyrics(song: dict, text: str | None = None) -> None:
+        path = lyrics_dir / song["quadrant"] / f"{song['lyric_id']}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(_lyrics(song["valence"], rng) if text is None else text, encoding="utf-8")
+
     for song in songs:
-        audio = _audio(song["arousal"], rng, duration_s)
-        audio_path = root / "audio" / song["quadrant"] / f"{song['audio_id']}.mp3"
-        audio_path.parent.mkdir(parents=True, exist_ok=True)
-        sf.write(str(audio_path), audio, SAMPLE_RATE_HZ, format="MP3")
-        lyrics_path = root / "lyrics" / song["quadrant"] / f"{song['lyric_id']}.txt"
-        lyrics_path.parent.mkdir(parents=True, exist_ok=True)
-        lyrics_path.write_text(_lyrics(song["valence"], rng), encoding="utf-8")
+        if has_audio:
+            write_audio(song, song["arousal"])
+        if has_lyrics:
+            write_lyrics(song)
 
     listed = list(songs)
     if broken:
         extra = [
-            {"audio_id": "AX01", "lyric_id": "LX01", "arousal": 0.8, "valence": 0.8, "quadrant": "Q1", "tvt": "train"},
-            {"audio_id": "AX02", "lyric_id": "LX02", "arousal": 0.2, "valence": 0.2, "quadrant": "Q3", "tvt": "train"},
-            {"audio_id": "AX03", "lyric_id": "LX03", "arousal": 0.8, "valence": 0.2, "quadrant": "Q2", "tvt": "train"},
+            {"audio_id": "AX01", "lyric_id": "LX01", "arousal": 0.8, "valence": 0.8, "quadrant": "Q1", "tvt": "train", "artist": "X1"},
+            {"audio_id": "AX02", "lyric_id": "LX02", "arousal": 0.2, "valence": 0.2, "quadrant": "Q3", "tvt": "train", "artist": "X2"},
+            {"audio_id": "AX03", "lyric_id": "LX03", "arousal": 0.8, "valence": 0.2, "quadrant": "Q2", "tvt": "train", "artist": "X3"},
         ]
         for song in extra:
-            folder = song["quadrant"]
-            (root / "audio" / folder).mkdir(parents=True, exist_ok=True)
-            (root / "lyrics" / folder).mkdir(parents=True, exist_ok=True)
-        # AX01: lyrics missing
-        sf.write(str(root / "audio" / "Q1" / "AX01.mp3"), _audio(0.8, rng, duration_s), SAMPLE_RATE_HZ, format="MP3")
-        # AX02: unreadable MP3 (random bytes)
-        (root / "audio" / "Q3" / "AX02.mp3").write_bytes(rng.integers(0, 256, 4096, dtype=np.uint8).tobytes())
-        (root / "lyrics" / "Q3" / "LX02.txt").write_text(_lyrics(0.2, rng), encoding="utf-8")
-        # AX03: files present, absent from the metadata
-        sf.write(str(root / "audio" / "Q2" / "AX03.mp3"), _audio(0.8, rng, duration_s), SAMPLE_RATE_HZ, format="MP3")
-        (root / "lyrics" / "Q2" / "LX03.txt").write_text(_lyrics(0.2, rng), encoding="utf-8")
+            (audio_dir / song["quadrant"]).mkdir(parents=True, exist_ok=True)
+            (lyrics_dir / song["quadrant"]).mkdir(parents=True, exist_ok=True)
+        if part == "bimodal":
+            write_audio(extra[0], 0.8)  # AX01: lyrics missing
+            (audio_dir / "Q3" / "AX02.mp3").write_bytes(rng.integers(0, 256, 4096, dtype=np.uint8).tobytes())  # unreadable MP3
+            write_lyrics(extra[1])
+            write_audio(extra[2], 0.8)  # AX03: files present, absent from the metadata
+            write_lyrics(extra[2])
+        elif part == "audio":
+            (audio_dir / "Q3" / "AX02.mp3").write_bytes(rng.integers(0, 256, 4096, dtype=np.uint8).tobytes())  # AX01: audio missing
+            write_audio(extra[2], 0.8)
+        else:
+            write_lyrics(extra[1], text="  \n")  # LX01: lyrics missing; LX02: empty lyrics
+            write_lyrics(extra[2])
         listed += extra[:2]
         songs_with_av = listed + extra[2:]
     else:
         songs_with_av = listed
 
-    _write_csv(root / "merge_bimodal_complete_metadata.csv", ["Audio_Song", "Lyric_Song", "Quadrant", "Artist", "Title"],
-               [[s["audio_id"], s["lyric_id"], s["quadrant"], "artist", f"title {s['audio_id']}"] for s in listed])
-    _write_csv(root / "merge_bimodal_complete_av_values.csv", ["Audio_Song", "Lyric_Song", "Arousal", "Valence"],
-               [[s["audio_id"], s["lyric_id"], f"{s['arousal']:.4f}", f"{s['valence']:.4f}"] for s in songs_with_av])
+    def song_id(song: dict) -> str:
+        return song["lyric_id"] if part == "lyrics" else song["audio_id"]
+
+    stem = f"merge_{part}_{variant}"
+    if part == "bimodal":
+        metadata_header = ["Audio_Song", "Lyric_Song", "Quadrant", "Artist", "Title"]
+        metadata_rows = [[s["audio_id"], s["lyric_id"], s["quadrant"], s["artist"], f"title {s['audio_id']}"] for s in listed]
+        av_header, av_rows = ["Audio_Song", "Lyric_Song", "Arousal", "Valence"], [
+            [s["audio_id"], s["lyric_id"], f"{s['arousal']:.4f}", f"{s['valence']:.4f}"] for s in songs_with_av]
+    else:
+        metadata_header = ["Song", "Quadrant", "Artist", "Title"]
+        metadata_rows = [[song_id(s), s["quadrant"], s["artist"], f"title {song_id(s)}"] for s in listed]
+        av_header, av_rows = ["Song", "Arousal", "Valence"], [
+            [song_id(s), f"{s['arousal']:.4f}", f"{s['valence']:.4f}"] for s in songs_with_av]
+    if broken_row:
+        # an unquoted comma in a field: one field more than the header
+        metadata_rows.append(["ABROKEN", "LBROKEN", "Q1", "Some", " Artist", "title"][-(len(metadata_header) + 1):])
+    _write_csv(root / f"{stem}_metadata.csv", metadata_header, metadata_rows)
+    _write_csv(root / f"{stem}_av_values.csv", av_header, av_rows)
     scheme = root / "tvt_dataframes" / "tvt_70_15_15"
     for partition in ("train", "validate", "test"):
-        _write_csv(scheme / f"tvt_70_15_15_{partition}_bimodal_complete.csv", ["Song", "Quadrant"],
-                   [[s["audio_id"], s["quadrant"]] for s in songs_with_av if s["tvt"] == partition])
+        _write_csv(scheme / f"tvt_70_15_15_{partition}_{part}_{variant}.csv", ["Song", "Quadrant"],
+                   [[song_id(s), s["quadrant"]] for s in songs_with_av if s["tvt"] == partition])
     return MergeTree(root, songs)
+
+
+@dataclass
+class FourQTree:
+    root: Path
+    songs: list[dict]  # song, quadrant, artist
+
+
+def make_fourq_tree(
+    root: Path,
+    num_songs: int = 24,
+    seed: int = 0,
+    duration_s: float = 0.5,
+    songs_per_artist: int = 2,
+    broken: bool = False,
+) -> FourQTree:
+    """Write a 4Q-shaped tree (Panda et al. 2018): Q1..Q4/{Song}.mp3 and the two CSVs with CRLF line
+    endings and a UTF-8 BOM, as released. Songs `k*songs_per_artist ..` share an artist (varying case/spaces).
+
+    With `broken=True`: one annotated clip is missing, one clip is garbage bytes, one clip lies on disk with no
+    annotation, and the annotations get a broken row (too many fields).
+    """
+    rng = np.random.default_rng(seed)
+    songs = []
+    for index in range(num_songs):
+        arousal = 0.8 if index % 2 == 0 else 0.2
+        valence = 0.8 if (index // 2) % 2 == 0 else 0.2
+        songs.append({"song": f"MT{index:010d}", "quadrant": quadrant(arousal, valence), "arousal": arousal,
+                      "artist": _artist(index, songs_per_artist), "title": f"Title {index}"})
+    for song in songs:
+        path = root / song["quadrant"] / f"{song['song']}.mp3"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # a semitone apart per song: no two clips are near-identical for the audit
+        frequency_hz = 150.0 * 2.0 ** (len(list(root.glob("Q*/*.mp3"))) / 12.0)
+        sf.write(str(path), _audio(song["arousal"], rng, duration_s, frequency_hz), SAMPLE_RATE_HZ, format="MP3")
+    annotations = [[s["song"], s["quadrant"]] for s in songs]
+    metadata = [[s["song"], s["artist"], s["title"], s["quadrant"], "Happy; Fun", "Pop/Rock"] for s in songs]
+    if broken:
+        annotations.append(["MTMISSING01", "Q2"])  # no clip on disk
+        metadata.append(["MTMISSING01", "Nobody", "Gone", "Q2", "Sad", "Blues"])
+        (root / "Q3" / "MTGARBAGE01.mp3").write_bytes(rng.integers(0, 256, 4096, dtype=np.uint8).tobytes())
+        annotations.append(["MTGARBAGE01", "Q3"])
+        sf.write(str(root / "Q4" / "MTUNLISTED1.mp3"), _audio(0.2, rng, duration_s), SAMPLE_RATE_HZ, format="MP3")
+        annotations.append(["MTBROKEN001", "Q1", "extra", "fields"])
+
+    def write(path: Path, header: list[str], rows: list[list]) -> None:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\r\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+        path.write_bytes(b"\xef\xbb\xbf" + buffer.getvalue().encode("utf-8"))
+
+    write(root / "panda_dataset_taffc_annotations.csv", ["Song", "Quadrant"], annotations)
+    write(root / "panda_dataset_taffc_metadata.csv", ["Song", "Artist", "Title", "Quadrant", "Moods", "Genres"], metadata)
+    return FourQTree(root, songs)
 
 
 def make_tiny_bert(folder: Path, hidden_size: int = 32, layers: int = 2, seed: int = 0) -> Path:

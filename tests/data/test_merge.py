@@ -22,14 +22,14 @@ def broken_tree(tmp_path_factory: pytest.TempPathFactory):
 
 def test_items_join_audio_lyrics_targets_and_official_split(broken_tree) -> None:
     index = load_merge(broken_tree.root)
-    assert index.name == "merge"
+    assert index.name == "merge_bimodal_complete"
     assert index.classes == ["Q1", "Q2", "Q3", "Q4"]
     assert len(index.items) == 12
     by_id = index.by_id()
     for song in broken_tree.songs:
         item = by_id[song["audio_id"]]
         assert item.label == song["quadrant"]
-        assert item.group == song["audio_id"]
+        assert item.group == "artist:" + " ".join(song["artist"].split()).casefold()  # one artist per song here
         assert item.path == (broken_tree.root / "audio" / song["quadrant"] / f"{song['audio_id']}.mp3").resolve()
         assert item.metadata["lyrics_path"].endswith(f"lyrics/{song['quadrant']}/{song['lyric_id']}.txt")
         assert item.metadata["tvt"] == song["tvt"]

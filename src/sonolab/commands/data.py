@@ -9,7 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-DATASET_HELP = "Dataset format: esc50, emodb, fsdd, merge or folder."
+DATASET_HELP = ("Dataset format: esc50, emodb, fsdd, merge (or merge_audio, merge_lyrics, merge_bimodal, each optionally "
+                "ending in _complete or _balanced), 4q or folder.")
 ROOT_HELP = "Dataset root folder (for folder: a class_name/ tree, a folder with labels.csv, or the CSV itself)."
 
 
@@ -44,6 +45,10 @@ def verify(
         if report.class_counts:
             counts = ", ".join(f"{name}: {count}" for name, count in report.class_counts.items())
             console.print(f"class counts: {counts}")
+        if report.songs_per_artist:
+            stats = report.songs_per_artist
+            console.print(f"songs per artist: {stats['artists']} artists, at most {stats['max_songs_per_artist']} songs by one artist, "
+                          f"{stats['artists_with_several_songs']} artists with more than one song, {stats['songs_without_artist']} songs without an artist")
         for problem in report.problems:
             where = "" if problem.path in problem.reason else f"{problem.path}: "
             console.print(f"[red]{problem.kind}[/]: {where}{problem.reason}")

@@ -1,18 +1,20 @@
-"""MERGE bimodal (audio + lyrics) music emotion dataset.
+"""MERGE music emotion datasets (Louro et al. 2024): the audio, lyrics and bimodal parts, Complete and Balanced.
 
-Layout (exactly as the MERGE release ships it):
+Layout of each part, exactly as the MERGE release ships it (`PART` is audio, lyrics or bimodal, `VARIANT`
+complete or balanced; a root may be the part's folder or a folder holding several parts' folders):
 
-    merge_bimodal_complete_metadata.csv     Audio_Song, Lyric_Song, Quadrant, ...
-    merge_bimodal_complete_av_values.csv    Audio_Song, Lyric_Song, Arousal, Valence, ...
-    audio/Q1..Q4/{Audio_Song}.mp3
-    lyrics/Q1..Q4/{Lyric_Song}.txt
-    tvt_dataframes/tvt_70_15_15/tvt_70_15_15_{train,validate,test}_bimodal_complete.csv   (column Song)
+    merge_PART_VARIANT_metadata.csv     Song (bimodal: Audio_Song, Lyric_Song), Quadrant, Artist, Title, ...
+    merge_PART_VARIANT_av_values.csv    Song (bimodal: Audio_Song, Lyric_Song), Arousal, Valence
+    audio part:    Q1..Q4/{Song}.mp3            (or audio/Q1..Q4/)
+    lyrics part:   Q1..Q4/{Song}.txt            (or lyrics/Q1..Q4/)
+    bimodal part:  audio/Q1..Q4/{Audio_Song}.mp3 and lyrics/Q1..Q4/{Lyric_Song}.txt
+    tvt_dataframes/tvt_70_15_15/tvt_70_15_15_{train,validate,test}_PART_VARIANT.csv   (column Song)
 
-The balanced variant uses the same layout with `balanced` in place of `complete`.
-Each song becomes one `Item` (id = Audio_Song, label = quadrant, group = song, targets arousal and
-valence, metadata lyrics_path, lyric_id and tvt). A song whose audio or lyrics is missing or
-unreadable, whose metadata row is missing or broken, or whose file lies outside the root is listed
-as a `Problem` with its reason and left out.
+Each song becomes one `Item`: id = Song (bimodal: Audio_Song), label = quadrant, group = the normalised
+artist where the metadata names one (else the song), targets arousal and valence, metadata `tvt`, `artist`,
+`part` and (lyrics, bimodal) `lyrics_path`, `lyric_id`; a lyrics-only item's `path` is its lyrics file.
+A song whose audio or lyrics is missing or unreadable, whose metadata row is missing or broken, or whose
+file lies outside the root is listed as a `Problem` with its reason and left out.
 """
 
 from __future__ import annotations
@@ -20,22 +22,20 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import pandas as pd
-
-from sonolab.audio.io import audio_info_frames
 from sonolab.data.items import DatasetIndex, Item, Problem
+from sonolab.data.merge_parts import QUADRANTS, MergePart, audio_problem, choose_merge_part, read_rows, song_group
 from sonolab.data.paths import resolve_inside
-from sonolab.errors import AudioLoadError, DatasetError
+from sonolab.errors import DatasetError
 
-QUADRANTS: tuple[str, ...] = ("Q1", "Q2", "Q3", "Q4")
 TVT_PARTITIONS: tuple[str, ...] = ("train", "validate", "test")
 DEFAULT_TVT_SCHEME = "tvt_70_15_15"
 LYRICS_ENCODINGS: tuple[str, ...] = ("utf-8-sig", "cp1252")
+__all__ = ["QUADRANTS", "load_merge", "merge_file_names", "read_lyrics"]
 
 
-def merge_file_names(variant: str = "complete") -> tuple[str, str]:
-    """The metadata and av-values file names of a MERGE variant (`complete` or `balanced`)."""
-    return (f"merge_bimodal_{variant}_metadata.csv", f"merge_bimodal_{variant}_av_values.csv")
+def merge_file_names(variant: str = "complete", part: str = "bimodal") -> tuple[str, str]:
+    """The metadata and av-values file names of a MERGE part (`bimodal`, `audio`, `lyrics`) and variant."""
+    return (f"merge_{part}_{variant}_metadata.csv", f"merge_{part}_{variant}_av_values.csv")
 
 
 def read_lyrics(path: str | Path) -> str:
@@ -57,42 +57,26 @@ def read_lyrics(path: str | Path) -> str:
     return text
 
 
-def _detect_variant(root: Path) -> str:
-    for variant in ("complete", "balanced"):
-        if (root / merge_file_names(variant)[0]).is_file():
-            return variant
-    raise DatasetError(
-        f"{root}: no merge_bimodal_complete_metadata.csv (or _balanced_) found; point --root at the "
-        "MERGE_Bimodal_Complete (or _Balanced) folder"
-    )
-
-
-def _read_csv(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
-    if not path.is_file():
-        raise DatasetError(f"{path}: file not found (the MERGE root must hold it)")
+def _parse_float(value: str) -> float | None:
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except Exception as error:  # pandas raises several parser errors
-        raise DatasetError(f"{path}: unreadable CSV ({error}); re-export it as comma-separated UTF-8") from error
-    frame.columns = [str(column).strip() for column in frame.columns]
-    missing = [column for column in required if column not in frame.columns]
-    if missing:
-        raise DatasetError(f"{path}: missing column(s) {', '.join(missing)} (found: {', '.join(frame.columns)})")
-    return frame
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
-def _read_tvt(root: Path, variant: str, scheme: str, problems: list[Problem]) -> dict[str, str]:
+def _read_tvt(part: MergePart, scheme: str, problems: list[Problem]) -> dict[str, str]:
     """Song id -> partition from the official split files; songs in two partitions are problems."""
-    folder = root / "tvt_dataframes" / scheme
+    folder = part.folder / "tvt_dataframes" / scheme
     assignment: dict[str, str] = {}
     conflicts: set[str] = set()
     for partition in TVT_PARTITIONS:
-        path = folder / f"{scheme}_{partition}_bimodal_{variant}.csv"
+        path = folder / part.tvt_name(scheme, partition)
         if not path.is_file():
             problems.append(Problem(str(path), f"official split file missing: no '{partition}' partition (songs get no tvt)"))
             continue
-        for song in _read_csv(path, ("Song",))["Song"]:
-            song = song.strip()
+        for row in read_rows(path, ("Song",), problems):
+            song = row["Song"]
             if song in assignment and assignment[song] != partition:
                 conflicts.add(song)
             assignment.setdefault(song, partition)
@@ -102,115 +86,123 @@ def _read_tvt(root: Path, variant: str, scheme: str, problems: list[Problem]) ->
     return assignment
 
 
-def _parse_float(value: str) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
+def _files_folder(part: MergePart, modality: str) -> Path:
+    """Where a part keeps its `modality` files: `audio/` (`lyrics/`) when that folder exists, else the part's folder."""
+    nested = part.folder / modality
+    return nested if nested.is_dir() or part.part == "bimodal" else part.folder
 
 
-def _check_audio(path: Path) -> str | None:
-    """None when the MP3 header decodes and holds samples, else the reason."""
-    if not path.is_file():
-        return "audio file missing"
+def _id_columns(part: MergePart) -> tuple[str, ...]:
+    return ("Audio_Song", "Lyric_Song") if part.part == "bimodal" else ("Song",)
+
+
+def _lyrics_problem(path: Path) -> str | None:
     try:
-        frames, _, _ = audio_info_frames(path)
-    except AudioLoadError as error:
-        return f"unreadable audio: {error.reason}"
-    if frames <= 0:
-        return "unreadable audio: 0 samples"
+        read_lyrics(path)
+    except DatasetError as error:
+        return "lyrics file missing" if not path.is_file() else str(error).split(": ", 1)[-1]
     return None
 
 
-def load_merge(root: str | Path, variant: str | None = None, tvt_scheme: str = DEFAULT_TVT_SCHEME) -> DatasetIndex:
-    """Index the MERGE bimodal dataset at `root`; songs that cannot be used are listed in `problems`."""
+def load_merge(
+    root: str | Path,
+    variant: str | None = None,
+    tvt_scheme: str = DEFAULT_TVT_SCHEME,
+    part: str | None = None,
+) -> DatasetIndex:
+    """Index a MERGE part at `root` (`part` bimodal/audio/lyrics and `variant` complete/balanced; None =
+    detect: bimodal, then audio, then lyrics, complete before balanced). Unusable songs are in `problems`."""
     root = Path(root)
     if not root.is_dir():
-        raise DatasetError(f"{root}: MERGE root not found (pass --root pointing at MERGE_Bimodal_Complete)")
-    variant = variant or _detect_variant(root)
-    metadata_name, av_name = merge_file_names(variant)
-    metadata = _read_csv(root / metadata_name, ("Audio_Song", "Lyric_Song", "Quadrant"))
-    av_values = _read_csv(root / av_name, ("Audio_Song", "Lyric_Song", "Arousal", "Valence"))
+        raise DatasetError(f"{root}: MERGE root not found (pass --root pointing at the MERGE folder, e.g. MERGE_Audio_Complete)")
+    chosen = choose_merge_part(root, part, variant)
+    id_columns = _id_columns(chosen)
     problems: list[Problem] = []
-    tvt = _read_tvt(root, variant, tvt_scheme, problems)
+    metadata_path, av_path = chosen.folder / chosen.metadata_name, chosen.folder / chosen.av_name
+    metadata = read_rows(metadata_path, id_columns + ("Quadrant",), problems)
+    av_rows = read_rows(av_path, id_columns + ("Arousal", "Valence"), problems)
+    tvt = _read_tvt(chosen, tvt_scheme, problems)
+    audio_folder, lyrics_folder = _files_folder(chosen, "audio"), _files_folder(chosen, "lyrics")
 
-    av_by_key: dict[tuple[str, str], tuple[str, str]] = {}
-    for row in av_values.itertuples(index=False):
-        key = (row.Audio_Song.strip(), row.Lyric_Song.strip())
+    av_by_key: dict[tuple[str, ...], tuple[str, str]] = {}
+    for row in av_rows:
+        key = tuple(row[column] for column in id_columns)
         if key in av_by_key:
-            problems.append(Problem(str(root / av_name), "duplicate arousal/valence row; the first is used", key[0]))
+            problems.append(Problem(str(av_path), "duplicate arousal/valence row; the first is used", key[0]))
             continue
-        av_by_key[key] = (row.Arousal, row.Valence)
+        av_by_key[key] = (row["Arousal"], row["Valence"])
 
     items: list[Item] = []
     seen: set[str] = set()
-    metadata_keys: set[tuple[str, str]] = set()
-    for row in metadata.itertuples(index=False):
-        audio_id, lyric_id, quadrant = row.Audio_Song.strip(), row.Lyric_Song.strip(), row.Quadrant.strip().upper()
-        metadata_keys.add((audio_id, lyric_id))
-        where = str(root / metadata_name)
-        if not audio_id or not lyric_id:
-            problems.append(Problem(where, "metadata row without Audio_Song or Lyric_Song", audio_id or None))
+    metadata_keys: set[tuple[str, ...]] = set()
+    where = str(metadata_path)
+    for row in metadata:
+        key = tuple(row[column] for column in id_columns)
+        song_id, lyric_id = key[0], key[-1]
+        quadrant = row["Quadrant"].upper()
+        metadata_keys.add(key)
+        if not all(key):
+            problems.append(Problem(where, f"bad metadata row (line {row['_line']}): no {' or '.join(id_columns)}", song_id or None))
             continue
-        if audio_id in seen:
-            problems.append(Problem(where, "duplicate song in the metadata; the first row is used", audio_id))
+        if song_id in seen:
+            problems.append(Problem(where, "duplicate song in the metadata; the first row is used", song_id))
             continue
-        seen.add(audio_id)
+        seen.add(song_id)
         if quadrant not in QUADRANTS:
-            problems.append(Problem(where, f"quadrant {row.Quadrant!r} is not one of {', '.join(QUADRANTS)}", audio_id))
+            problems.append(Problem(where, f"bad metadata row (line {row['_line']}): quadrant {row['Quadrant']!r} is not one of {', '.join(QUADRANTS)}", song_id))
             continue
-        if (audio_id, lyric_id) not in av_by_key:
-            problems.append(Problem(str(root / av_name), "no arousal/valence row for this song", audio_id))
+        if key not in av_by_key:
+            problems.append(Problem(str(av_path), "no arousal/valence row for this song", song_id))
             continue
-        arousal, valence = (_parse_float(value) for value in av_by_key[(audio_id, lyric_id)])
+        arousal, valence = (_parse_float(value) for value in av_by_key[key])
         if arousal is None or valence is None:
-            problems.append(Problem(str(root / av_name), "arousal or valence is not a finite number", audio_id))
+            problems.append(Problem(str(av_path), "arousal or valence is not a finite number", song_id))
             continue
         try:
-            audio_path = resolve_inside(root, f"audio/{quadrant}/{audio_id}.mp3", where)
-            lyrics_path = resolve_inside(root, f"lyrics/{quadrant}/{lyric_id}.txt", where)
+            audio_path = resolve_inside(root, str((audio_folder / quadrant / f"{song_id}.mp3").relative_to(root)), where)
+            lyrics_path = resolve_inside(root, str((lyrics_folder / quadrant / f"{lyric_id}.txt").relative_to(root)), where)
         except DatasetError:
-            problems.append(Problem(where, "song id points outside the dataset root; refused", audio_id))
+            problems.append(Problem(where, "song id points outside the dataset root; refused", song_id))
             continue
-        reason = _check_audio(audio_path)
-        if reason is not None:
-            problems.append(Problem(str(audio_path), reason, audio_id))
-            continue
-        try:
-            read_lyrics(lyrics_path)
-        except DatasetError as error:
-            reason = "lyrics file missing" if not lyrics_path.is_file() else str(error).split(": ", 1)[-1]
-            problems.append(Problem(str(lyrics_path), reason, audio_id))
-            continue
-        partition = tvt.get(audio_id) or tvt.get(f"{audio_id}_{lyric_id}") or tvt.get(lyric_id)
+        if chosen.part in ("audio", "bimodal"):
+            reason = audio_problem(audio_path)
+            if reason is not None:
+                problems.append(Problem(str(audio_path), reason, song_id))
+                continue
+        if chosen.part in ("lyrics", "bimodal"):
+            reason = _lyrics_problem(lyrics_path)
+            if reason is not None:
+                problems.append(Problem(str(lyrics_path), reason, song_id))
+                continue
+        partition = tvt.get(song_id) or tvt.get(f"{song_id}_{lyric_id}") or tvt.get(lyric_id)
         if partition == "conflict":
             continue
-        metadata_fields = {"lyrics_path": str(lyrics_path), "lyric_id": lyric_id}
+        fields: dict[str, object] = {"part": chosen.part, "artist": row.get("Artist", "")}
+        if chosen.part != "audio":
+            fields.update(lyrics_path=str(lyrics_path), lyric_id=lyric_id)
         if partition is not None:
-            metadata_fields["tvt"] = partition
-        items.append(
-            Item(
-                item_id=audio_id,
-                path=audio_path,
-                label=quadrant,
-                group=audio_id,
-                targets={"arousal": arousal, "valence": valence},
-                metadata=metadata_fields,
-            )
-        )
+            fields["tvt"] = partition
+        items.append(Item(
+            item_id=song_id,
+            path=lyrics_path if chosen.part == "lyrics" else audio_path,
+            label=quadrant,
+            group=song_group(song_id, row.get("Artist")),
+            targets={"arousal": arousal, "valence": valence},
+            metadata=fields,
+        ))
 
-    # Songs on disk or in the av table that the metadata does not list are reported, not silently ignored.
-    for audio_id, lyric_id in sorted(set(av_by_key) - metadata_keys):
-        problems.append(Problem(str(root / av_name), "absent from the metadata (has arousal/valence but no metadata row)", audio_id))
-    known_audio = {audio_id for audio_id, _ in metadata_keys} | {audio_id for audio_id, _ in av_by_key}
+    # Songs in the av table or on disk that the metadata does not list are reported, not silently ignored.
+    for key in sorted(set(av_by_key) - metadata_keys):
+        problems.append(Problem(str(av_path), "absent from the metadata (has arousal/valence but no metadata row)", key[0]))
+    known = {key[0] for key in metadata_keys | set(av_by_key)}
+    folder, suffix = (lyrics_folder, "txt") if chosen.part == "lyrics" else (audio_folder, "mp3")
     for quadrant in QUADRANTS:
-        for path in sorted((root / "audio" / quadrant).glob("*.mp3")):
-            if path.stem not in known_audio:
-                problems.append(Problem(str(path), "absent from the metadata (audio file without a metadata row)", path.stem))
+        for path in sorted((folder / quadrant).glob(f"*.{suffix}")):
+            if path.stem not in known:
+                problems.append(Problem(str(path), "absent from the metadata (file without a metadata row)", path.stem))
 
     if tvt and any("tvt" not in item.metadata for item in items):
         for item in items:
             if "tvt" not in item.metadata:
                 problems.append(Problem(str(item.path), "song in no official partition (kept, without tvt)", item.item_id))
-    return DatasetIndex(name="merge", root=root, items=items, classes=list(QUADRANTS), problems=problems)
+    return DatasetIndex(name=chosen.name, root=root, items=items, classes=list(QUADRANTS), problems=problems)

@@ -200,7 +200,7 @@ def _official(index: DatasetIndex, seed: int, val_fraction: float) -> tuple[list
     if name == "emodb":
         folds = _loso(index, seed, val_fraction)
         return folds, "EmoDB protocol: speaker-independent, leave one speaker out", {}
-    key = "tvt" if name == "merge" else "split"
+    key = "tvt" if name.startswith("merge") else "split"
     values = {item.item_id: item.metadata.get(key) for item in items}
     missing = [item_id for item_id, value in values.items() if not value]
     if len(missing) == total:

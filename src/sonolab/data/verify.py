@@ -13,6 +13,7 @@ from typing import Any
 from sonolab.audio.io import load_audio
 from sonolab.data.content_hash import samples_hash
 from sonolab.data.items import DatasetIndex, Problem
+from sonolab.data.merge_parts import artist_statistics
 from sonolab.data.parallel import map_in_workers
 from sonolab.data.registry import load_dataset
 from sonolab.errors import AudioLoadError
@@ -43,6 +44,7 @@ class VerifyReport:
     group_count: int
     group_unit: str
     problems: list[VerifyProblem] = field(default_factory=list)
+    songs_per_artist: dict[str, int] | None = None  # music datasets grouped by artist (merge_parts.artist_statistics)
 
     @property
     def ok(self) -> bool:
@@ -61,7 +63,15 @@ class VerifyReport:
             "items": self.item_count, "readable": self.readable_count, "classes": self.class_count,
             "class_counts": self.class_counts, "groups": self.group_count, "group_unit": self.group_unit,
             "problem_counts": self.problem_counts(), "problems": [problem.to_dict() for problem in self.problems],
+            **({"songs_per_artist": self.songs_per_artist} if self.songs_per_artist is not None else {}),
         }
+
+
+# How the music loaders (merge parts, 4q) word their problems -> the kind verify reports.
+_MUSIC_REASON_KINDS: tuple[tuple[str, str], ...] = (
+    ("file missing", "missing_file"), ("unreadable audio", "unreadable"), ("absent from the", "extra_file"),
+    ("but annotated", "misplaced_file"),
+)
 
 
 def _index_problem_kind(problem: Problem) -> str:
@@ -71,6 +81,9 @@ def _index_problem_kind(problem: Problem) -> str:
     for prefix, kind in (("missing file", "missing_file"), ("extra file", "extra_file"), ("unparseable name", "bad_name"),
                          ("bad metadata row", "bad_row"), ("duplicate", "duplicate_row"), ("audio file outside", "misplaced_file")):
         if reason.startswith(prefix):
+            return kind
+    for fragment, kind in _MUSIC_REASON_KINDS:
+        if fragment in reason:
             return kind
     return "metadata"
 
@@ -103,10 +116,11 @@ def verify_index(index: DatasetIndex, workers: int | None = None, progress: bool
     if not index.items and not index.problems:  # an empty dataset is not a verified one
         problems.append(VerifyProblem("no_audio", str(index.root), f"{index.root}: no audio files found for {index.name} (fix: check --root and the dataset's layout)"))
     expected = EXPECTED_DURATION_S.get(index.name)
-    jobs = [(item.item_id, str(item.path), expected) for item in index.items]
+    # Lyrics-only items (MERGE lyrics part) have no audio to decode; their loader already read every text file.
+    jobs = [(item.item_id, str(item.path), expected) for item in index.items if item.metadata.get("part") != "lyrics"]
+    readable = len(index.items) - len(jobs)
     paths = {item.item_id: str(item.path) for item in index.items}
     by_hash: dict[str, list[str]] = defaultdict(list)
-    readable = 0
     for item_id, digest, kind, reason in map_in_workers(_check_file, jobs, workers, progress, f"verifying {index.name}"):
         if digest is not None:
             by_hash[digest].append(item_id)
@@ -120,14 +134,23 @@ def verify_index(index: DatasetIndex, workers: int | None = None, progress: bool
             for item_id in ids[1:]:
                 problems.append(VerifyProblem("duplicate_content", paths[item_id],
                                               f"{paths[item_id]}: same decoded audio as {ids[0]} ({paths[ids[0]]})", item_id))
+    artists = artist_statistics(index)
     on_disk_problem_files = {p.path for p in index.problems if Path(p.path).is_file()}
     return VerifyReport(
         dataset=index.name, root=str(index.root), file_count=len(index.items) + len(on_disk_problem_files),
         item_count=len(index.items), readable_count=readable,
         class_counts=dict(sorted(Counter(str(item.label) for item in index.items).items())),
-        group_count=len({item.group for item in index.items}), group_unit=GROUP_UNITS.get(index.name, "groups"),
-        problems=problems,
+        group_count=len({item.group for item in index.items}), group_unit=_group_unit(index, artists),
+        problems=problems, songs_per_artist=artists,
     )
+
+
+def _group_unit(index: DatasetIndex, artists: dict[str, int] | None) -> str:
+    if artists is not None:
+        return "artists (songs without one: by song)" if artists["songs_without_artist"] else "artists"
+    if index.name.startswith("merge") or index.name == "4q":
+        return "songs"
+    return GROUP_UNITS.get(index.name, "groups")
 
 
 def verify_dataset(name: str, root: Path | str, workers: int | None = None, progress: bool = False) -> VerifyReport:

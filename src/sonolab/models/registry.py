@@ -32,6 +32,26 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
 }
 
 
+def _musicnn_extract(waveform_mono, sample_rate_hz: int, settings: Any = None):
+    from sonolab.models.musicnn import extract  # lazy: loads its weights on first use
+
+    return extract(waveform_mono, sample_rate_hz, settings)
+
+
+# Pretrained embedding extractors for the feature cache: name -> extract(waveform_mono, sample_rate_hz, settings)
+# -> (n_vectors, dim) float32. `musicnn`: MSD musicnn penultimate layer, one 200-d vector per 3 s patch.
+EMBEDDING_EXTRACTORS: dict[str, Callable[..., Any]] = {
+    "musicnn": _musicnn_extract,
+}
+
+
+def embedding_extractor(name: str) -> Callable[..., Any]:
+    """The extract function of pretrained embedding `name` (see EMBEDDING_EXTRACTORS)."""
+    if name not in EMBEDDING_EXTRACTORS:
+        raise ConfigError(f"unknown embedding {name!r} (known: {', '.join(sorted(EMBEDDING_EXTRACTORS))})")
+    return EMBEDDING_EXTRACTORS[name]
+
+
 def model_options(name: str) -> set[str]:
     """The keyword options model `name` accepts (besides `num_classes`)."""
     if name not in MODELS:
