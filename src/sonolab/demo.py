@@ -18,6 +18,7 @@ from typing import Any
 from rich.console import Console
 
 from sonolab.atomic import write_json_atomic, write_text_atomic
+from sonolab.train.feature_section import logmel_settings
 from sonolab.errors import ConfigError
 
 console = Console()
@@ -64,7 +65,7 @@ class StageLog:
 
 def run_demo(out_dir: Path, epochs: int | None = None, progress: bool = True) -> tuple[Path, list[str]]:
     """Run the whole demo into `out_dir`; returns the path of `report.md` and the names of failed stages."""
-    from sonolab.audio.features import FeatureSettings, apply_reference_and_floor
+    from sonolab.audio.features import apply_reference_and_floor
     from sonolab.data.audit import audit_splits
     from sonolab.data.cache import FeatureCache, build_feature_cache, dataset_max_reference
     from sonolab.data.contact_sheet import save_contact_sheet
@@ -79,7 +80,7 @@ def run_demo(out_dir: Path, epochs: int | None = None, progress: bool = True) ->
     overrides = [f"training.epochs={epochs}"] if epochs is not None else []
     recipe = load_recipe(demo_recipe_path(), overrides)
     recipe["cache_dir"] = str(out_dir / "cache")
-    settings = FeatureSettings.from_dict(recipe["features"])
+    settings = logmel_settings(recipe["features"])
     stages = StageLog()
     state: dict[str, Any] = {}
 

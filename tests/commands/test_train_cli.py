@@ -47,7 +47,7 @@ def test_emodb_recipe_end_to_end(tmp_path: Path) -> None:
     assert summary["runs"][0]["val_accuracy"] == pytest.approx(fold_metrics["val"]["accuracy"])
     for name in ("metrics.json", "model.safetensors", "model.json", "predictions.csv", "checkpoints/last.ckpt"):
         assert (seed_dir / name).is_file(), name
-    assert (run_dir / "recipe.yaml").is_file() and "packages" in json.loads((run_dir / "environment.json").read_text())
+    assert (run_dir / "recipe.yaml").is_file() and "packages" in json.loads((run_dir / "environment.json").read_text())["attempts"][0]
     meta = json.loads((seed_dir / "model.json").read_text())
     assert meta["feature_settings"]["db_reference"] == "dataset_max"
     assert meta["feature_settings"]["dataset_max_reference"] > 0  # frozen from the fold's training partition
@@ -76,6 +76,7 @@ def test_emodb_recipe_end_to_end(tmp_path: Path) -> None:
     before = (run_dir / "summary.json").read_text()
     output = _invoke("train", str(RECIPE), "--root", str(root), "--out", str(run_dir), "--resume", "--no-progress", *sets)
     assert json.loads((run_dir / "summary.json").read_text())["metrics"] == json.loads(before)["metrics"]
+    assert len(json.loads((run_dir / "environment.json").read_text())["attempts"]) == 2
     # a different recipe in the same folder is refused
     result = CliRunner().invoke(app, ["train", str(RECIPE), "--root", str(root), "--out", str(run_dir), *sets])
     assert result.exit_code != 0

@@ -68,8 +68,11 @@ def evaluate_command(
     """Re-score every saved model on its fold's held-out test partition, from the audio (and lyrics) files; writes evaluation.json."""
     from sonolab.train.runs import run_task
 
-    if run_task(run_dir) == "bimodal":
+    task = run_task(run_dir)
+    if task == "bimodal":
         from sonolab.train.bimodal.rescore import evaluate_bimodal_run as evaluate_run
+    elif task == "classical":
+        from sonolab.train.classical_predict import evaluate_classical_run as evaluate_run
     else:
         from sonolab.train.predict import evaluate_run
     evaluation = evaluate_run(run_dir, root=root, progress=not as_json)
@@ -106,9 +109,14 @@ def predict_command(
         raise ConfigError(f"{run_dir}: no audio files given (fix: sonolab predict RUN_DIR FILE...)")
     if lyrics:
         raise ConfigError(f"{run_dir}: --lyrics is for bimodal (MERGE) runs; this run classifies audio only (fix: drop --lyrics)")
-    from sonolab.train.predict import predict_files
+    if run_task(run_dir) == "classical":
+        from sonolab.train.classical_predict import predict_classical as predict_files
+    else:
+        from sonolab.train.predict import predict_files
 
     result = predict_files(run_dir, files)
+    if result.get("note"):
+        console.print(f"note: {result['note']}")
     if as_json:
         typer.echo(json.dumps(result, indent=2))
     else:

@@ -48,6 +48,12 @@ def _format(stats: dict[str, Any] | None) -> str:
     return f"{stats['mean']:.3f} ± {stats['std']:.3f}"
 
 
+def _difference(model: dict[str, Any] | None, baseline: dict[str, Any] | None) -> str:
+    if not model or not baseline or model.get("mean") is None or baseline.get("mean") is None:
+        return "n/a"
+    return f"{model['mean'] - baseline['mean']:+.3f}"
+
+
 def _number(value: Any) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
@@ -64,6 +70,13 @@ def _tables(summary: dict[str, Any]) -> list[tuple[str, list[str], list[list[str
         [[name, _number(stats.get("mean")), _number(stats.get("std")), _number(stats.get("std_seeds")),
           str(stats.get("n_folds", "")), str(stats.get("n_seeds", ""))] for name, stats in summary["metrics"].items()],
     )]
+    baseline = summary.get("baseline")
+    if baseline:
+        names = [name for name in ("accuracy", "balanced_accuracy", "macro_f1") if name in summary["metrics"]]
+        tables.append((f"The model beside a classical baseline ({baseline['description']}), same folds, same convention",
+                       ["metric", "model: mean ± std across folds", "baseline: mean ± std across folds", "model - baseline"],
+                       [[name, _format(summary["metrics"][name]), _format(baseline["metrics"].get(name)),
+                         _difference(summary["metrics"][name], baseline["metrics"].get(name))] for name in names]))
     tables.append(("Per fold (mean ± std over seeds)", ["fold", "seeds", *columns],
                    [[row["fold"], str(row["seeds"]), *[_format(row[m]) for m in columns]] for row in summary["per_fold"]]))
     tables.append(("Per seed (mean ± std over folds)", ["seed", "folds", *columns],

@@ -16,6 +16,7 @@ from rich.console import Console
 
 from sonolab.atomic import atomic_path, write_json_atomic
 from sonolab.audio.features import FeatureSettings, apply_reference_and_floor
+from sonolab.train.feature_section import logmel_settings
 from sonolab.errors import ConfigError, DatasetError
 from sonolab.train.metric_names import HEADLINE_METRICS, VALIDATION_METRICS
 
@@ -108,7 +109,7 @@ def train_fold_seed(
         raise ConfigError(f"training.monitor must be one of {', '.join(VALIDATION_METRICS)}, got {recipe['training']['monitor']!r}")
     metrics_path = out_dir / "metrics.json"
     training, framing = recipe["training"], recipe["framing"]
-    settings = freeze_settings(FeatureSettings.from_dict(recipe["features"]), matrices_re_unity, partitions["train"])
+    settings = freeze_settings(logmel_settings(recipe["features"]), matrices_re_unity, partitions["train"])
 
     augment = recipe["augment"]
 
@@ -194,7 +195,7 @@ def load_training_waveforms(recipe: dict[str, Any], index: Any, folds: Sequence[
 
     from sonolab.audio.io import load_audio
 
-    sample_rate_hz = FeatureSettings.from_dict(recipe["features"]).sample_rate_hz
+    sample_rate_hz = logmel_settings(recipe["features"]).sample_rate_hz
     needed = {item_id for fold in folds for item_id in fold.train if item_id in usable}
     paths = {item.item_id: item.path for item in index.items if item.item_id in needed}
     waveforms = {}
@@ -219,8 +220,11 @@ class ClassificationTask:
     def check(self, recipe: dict[str, Any]) -> None:
         from sonolab.audio.augment import AugmentSettings
 
+        from sonolab.train.feature_section import refuse_non_logmel
+
+        refuse_non_logmel(recipe["features"], self.name)
         AugmentSettings.from_dict({k: v for k, v in recipe["augment"]["waveform"].items() if k != "enabled"})
-        settings = FeatureSettings.from_dict(recipe["features"])
+        settings = logmel_settings(recipe["features"])
         if recipe["model"].get("name") == "aisfx_cnn9":
             from sonolab.audio.features import AISFX_FEATURE_SETTINGS
 
@@ -231,6 +235,9 @@ class ClassificationTask:
         if getattr(settings, "compression", "db") != "db" and warp.get("enabled") and warp.get("max_gain_db"):
             raise ConfigError("augment.spectrogram_warp.max_gain_db shifts levels in dB, but features.compression is "
                               f"{settings.compression} (fix: set augment.spectrogram_warp.max_gain_db: 0)")
+
+    def default_monitor(self, recipe: dict[str, Any]) -> str:
+        return "val_loss"
 
     def validation_metrics(self, recipe: dict[str, Any]) -> tuple[str, ...]:
         return VALIDATION_METRICS
@@ -251,7 +258,7 @@ class ClassificationTask:
         from sonolab.train.distributed import barrier
         from sonolab.train.runs import is_rank_zero
 
-        settings = FeatureSettings.from_dict(recipe["features"])
+        settings = logmel_settings(recipe["features"])
         directory = trial_cache_dir(cache_dir, settings)
         if is_rank_zero():
             result = build_feature_cache(index.items, settings, directory, progress=progress)

@@ -82,10 +82,13 @@ RECIPE_DEFAULTS: dict[str, Any] = {
         },
     },
     "sweep": {},
+    # A classical baseline scored on the same folds and shown beside the model (classification tasks).
+    "baseline": {"enabled": True, "features": {"kind": "functionals"}, "head": {"name": "linear_svm"}},
 }
+BASELINE_KEYS = ("enabled", "features", "head")
 
 # Sections whose keys are free-form (validated elsewhere): model options depend on the model name.
-_FREE_SECTIONS = {"model", "sweep"}
+_FREE_SECTIONS = {"model", "sweep", "baseline"}
 
 
 def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -106,11 +109,14 @@ def _check_keys(recipe: dict[str, Any], defaults: dict[str, Any], source: str, p
         if prefix == "" and key in _FREE_SECTIONS:
             continue
         if dotted == "features":
-            known = {field.name for field in fields(FeatureSettings)}
-            unknown = sorted(set(value or {}) - known)
-            if unknown:
-                raise ConfigError(f"{source}: unknown recipe key 'features.{unknown[0]}' (known: {', '.join(sorted(known))})")
-            continue
+            from sonolab.train.feature_section import SECTION_KEYS, feature_kind
+
+            if feature_kind(value) == "logmel":
+                known = {field.name for field in fields(FeatureSettings)} | set(SECTION_KEYS)
+                unknown = sorted(set(value or {}) - known)
+                if unknown:
+                    raise ConfigError(f"{source}: unknown recipe key 'features.{unknown[0]}' (known: {', '.join(sorted(known))})")
+            continue  # other kinds: their settings class names any unknown key (check_feature_section)
         if isinstance(defaults[key], dict) and defaults[key] and isinstance(value, dict):
             _check_keys(value, defaults[key], source, dotted + ".")
 
@@ -129,6 +135,10 @@ def validate_recipe(recipe: dict[str, Any], source: str = "recipe") -> dict[str,
         if section in recipe and section_task(section) != task_name:
             raise ConfigError(f"{source}: the '{section}' section applies to task {section_task(section)}, not {task_name} (fix: remove it or set task: {section_task(section)})")
     resolved = _deep_merge(RECIPE_DEFAULTS, recipe)
+    resolved["baseline"] = {**RECIPE_DEFAULTS["baseline"], **(recipe.get("baseline") or {})}
+    unknown = sorted(set(resolved["baseline"]) - set(BASELINE_KEYS))
+    if unknown:
+        raise ConfigError(f"{source}: unknown recipe key 'baseline.{unknown[0]}' (known: {', '.join(BASELINE_KEYS)})")
     for section, section_values in task_sections.items():
         if section_task(section) == task_name:
             resolved[section] = _deep_merge(section_values, recipe.get(section) or {})
@@ -155,8 +165,13 @@ def validate_recipe(recipe: dict[str, Any], source: str = "recipe") -> dict[str,
         monitor_mode(resolved["training"])
     except ConfigError as error:
         raise ConfigError(f"{source}: {error}") from None
-    FeatureSettings.from_dict(resolved["features"])  # raises ConfigError on a bad value
+    from sonolab.train.feature_section import check_feature_section
     from sonolab.train.recipe_schema import check_recipe_types
+
+    try:
+        check_feature_section(resolved["features"])  # raises ConfigError on a bad value
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}") from None
 
     check_recipe_types(resolved, source)
     for dotted, values in (resolved.get("sweep") or {}).items():
@@ -167,11 +182,13 @@ def validate_recipe(recipe: dict[str, Any], source: str = "recipe") -> dict[str,
             raise ConfigError(f"{source}: sweep.{dotted} must be a non-empty list of values")
         get_dotted(resolved, dotted, source)
     plugin = get_task(task_name)
+    if "monitor" not in (recipe.get("training") or {}):
+        resolved["training"]["monitor"] = plugin.default_monitor(resolved)
     for _, _, trial in expand_sweep(resolved):
         try:
             plugin.check(trial)
             check_recipe_types(trial, source)
-            FeatureSettings.from_dict(trial["features"])
+            check_feature_section(trial["features"])
             restore_choice(trial["training"])
         except ConfigError as error:
             raise ConfigError(f"{source}: {error}") from None

@@ -115,48 +115,87 @@ def _run_trials(recipe: dict[str, Any], plugin: Any, index: Any, out_dir: Path, 
     failures: dict[str, Any] = {"dataset_problems": dataset_problems, "trials": {}}
     for trial_name, trial_values, trial_recipe in expand_sweep(recipe):
         trial_dir = out_dir / trial_name if trial_name else out_dir
-        prepared = plugin.prepare(trial_recipe, index, folds, cache_dir, progress)
-        failures["trials"][trial_name or "run"] = prepared.problems
-        if is_rank_zero():
-            everything = dataset_problems + prepared.problems
-            write_json_atomic(out_dir / "failures.json", {"count": len(everything), "problems": everything,
-                                                          "feature_failures": prepared.problems, **failures})
-            if prepared.problems or dataset_problems:
-                _say(f"[yellow]{len(prepared.problems)} item(s) failed feature extraction and {len(dataset_problems)} "
-                              f"dataset problem(s); they are excluded and listed in {out_dir / 'failures.json'}[/]")
-        records = []
-        for fold in folds:
-            partitions = {name: [i for i in ids if i in prepared.usable] for name, ids in fold.partitions().items()}
-            for seed in trial_recipe["seeds"]:
-                label = f"{trial_name + ' ' if trial_name else ''}{fold.name} seed {seed}"
-                seed_dir = trial_dir / fold.name / f"seed_{seed}"
-                record = read_marker(seed_dir / "metrics.json")
-                if record is not None:
-                    _say(f"{label}: complete, skipped")
-                else:
-                    _say(f"{label}: training on {len(partitions['train'])} items, selecting on "
-                                  f"{len(partitions['val'])}, testing on {len(partitions['test'])}")
-                    record = plugin.run(trial_recipe, prepared, fold.name, partitions, int(seed), seed_dir, resume, progress)
-                    if record is None:  # a DDP rank other than 0
-                        continue
-                    _say(_record_line(label, record))
-                records.append(record)
-        if not is_rank_zero():
-            continue
-        names = plugin.headline_metrics(trial_recipe)
-        summary = {
-            "task": plugin.name, "dataset": recipe["dataset"], "monitor": trial_recipe["training"]["monitor"],
-            "folds": [fold.name for fold in folds], "seeds": trial_recipe["seeds"], "sweep_values": trial_values,
-            "feature_failures": len(prepared.problems), "dataset_problems": len(dataset_problems),
-            **prepared.extras, **summarize_records(records, names),
-        }
-        if trial_name:
-            write_json_atomic(trial_dir / "summary.json", summary)
-        trial_summaries.append((trial_name, summary))
+        summary = _run_trial(plugin, trial_recipe, index, folds, cache_dir, trial_dir, out_dir, failures, trial_name or "run",
+                             resume, progress)
+        if summary is not None:
+            trial_summaries.append((trial_name, {**summary, "sweep_values": trial_values}))
     if not is_rank_zero():
         return out_dir
-    write_json_atomic(out_dir / "summary.json", _final_summary(recipe, trial_summaries))
+    final = _final_summary(recipe, trial_summaries)
+    baseline = baseline_recipe(recipe, plugin.name)
+    if baseline is not None:
+        from sonolab.train.tasks import get_task
+
+        _say(f"baseline beside the model: {describe_baseline(baseline)} on the same folds")
+        baseline_summary = _run_trial(get_task("classical"), baseline, index, folds, cache_dir, out_dir / "baseline", out_dir,
+                                      failures, "baseline", resume, progress)
+        final["baseline"] = {"description": describe_baseline(baseline), "folder": "baseline",
+                             "metrics": baseline_summary["metrics"], "per_fold": baseline_summary["per_fold"]}
+    write_json_atomic(out_dir / "summary.json", final)
     return out_dir
+
+
+def baseline_recipe(recipe: dict[str, Any], task: str) -> dict[str, Any] | None:
+    """The classical baseline's recipe (same dataset, splits and seeds), or None when off, not a classification
+    task, or the same as the model itself."""
+    section = recipe.get("baseline") or {}
+    if not section.get("enabled") or task not in ("classification", "classical"):
+        return None
+    baseline = {"task": "classical", "dataset": recipe["dataset"], "root": recipe.get("root"), "name": "baseline",
+                "cache_dir": recipe.get("cache_dir"), "split": recipe["split"], "seeds": recipe["seeds"][:1],
+                "features": dict(section["features"]), "head": dict(section["head"]), "baseline": {"enabled": False}}
+    resolved = validate_recipe(baseline, "baseline")
+    if task == "classical" and resolved["features"] == recipe["features"] and resolved["head"] == recipe["head"]:
+        return None
+    return resolved
+
+
+def describe_baseline(baseline: dict[str, Any]) -> str:
+    return f"{baseline['features'].get('kind', 'logmel')} features + {baseline['head']['name'].replace('_', ' ')}"
+
+
+def _run_trial(plugin: Any, trial_recipe: dict[str, Any], index: Any, folds: list[Any], cache_dir: Path, trial_dir: Path,
+               out_dir: Path, failures: dict[str, Any], failure_key: str, resume: bool, progress: bool) -> dict[str, Any] | None:
+    """Features of one trial, then every fold x seed (skipping finished ones); its summary (None on other DDP ranks)."""
+    dataset_problems = failures["dataset_problems"]
+    prepared = plugin.prepare(trial_recipe, index, folds, cache_dir, progress)
+    failures["trials"][failure_key] = prepared.problems
+    if is_rank_zero():
+        everything = dataset_problems + prepared.problems
+        write_json_atomic(out_dir / "failures.json", {"count": len(everything), "problems": everything,
+                                                      "feature_failures": prepared.problems, **failures})
+        if prepared.problems or dataset_problems:
+            _say(f"[yellow]{len(prepared.problems)} item(s) failed feature extraction and {len(dataset_problems)} "
+                 f"dataset problem(s); they are excluded and listed in {out_dir / 'failures.json'}[/]")
+    records = []
+    prefix = "" if trial_dir == out_dir else f"{trial_dir.name} "
+    for fold in folds:
+        partitions = {name: [i for i in ids if i in prepared.usable] for name, ids in fold.partitions().items()}
+        for seed in trial_recipe["seeds"]:
+            label = f"{prefix}{fold.name} seed {seed}"
+            seed_dir = trial_dir / fold.name / f"seed_{seed}"
+            record = read_marker(seed_dir / "metrics.json")
+            if record is not None:
+                _say(f"{label}: complete, skipped")
+            else:
+                _say(f"{label}: training on {len(partitions['train'])} items, selecting on "
+                     f"{len(partitions['val'])}, testing on {len(partitions['test'])}")
+                record = plugin.run(trial_recipe, prepared, fold.name, partitions, int(seed), seed_dir, resume, progress)
+                if record is None:  # a DDP rank other than 0
+                    continue
+                _say(_record_line(label, record))
+            records.append(record)
+    if not is_rank_zero():
+        return None
+    summary = {
+        "task": plugin.name, "dataset": trial_recipe["dataset"], "monitor": trial_recipe["training"]["monitor"],
+        "folds": [fold.name for fold in folds], "seeds": trial_recipe["seeds"],
+        "feature_failures": len(prepared.problems), "dataset_problems": len(dataset_problems),
+        **prepared.extras, **summarize_records(records, plugin.headline_metrics(trial_recipe)),
+    }
+    if trial_dir != out_dir:
+        write_json_atomic(trial_dir / "summary.json", summary)
+    return summary
 
 
 def _record_line(label: str, record: dict[str, Any]) -> str:

@@ -4,6 +4,7 @@ A task plugin owns no orchestration (no fold, seed or trial loop, no splits, no 
 - `name`, `section` (its own recipe section name, or None) and `section_defaults()` (torch-free);
 - `check(recipe)`: refuse every option it does not implement, with one error naming the key;
 - `validation_metrics(recipe)`: the names its training logs, so the monitor is checked before training;
+- `default_monitor(recipe)`: the monitor when the recipe names none;
 - `headline_metrics(recipe)`: the metric names its records carry, in report order;
 - `load_index(recipe, root)`: the dataset's items;
 - `prepare(recipe, index, folds, cache_dir, progress)`: features for one trial (cached by that trial's own
@@ -27,10 +28,12 @@ from sonolab.errors import ConfigError
 TASK_PLUGINS: dict[str, tuple[str, str]] = {
     "classification": ("sonolab.train.classification", "ClassificationTask"),
     "bimodal": ("sonolab.train.bimodal.plugin", "BimodalTask"),
+    "classical": ("sonolab.train.classical", "ClassicalTask"),
 }
 # Recipe sections that belong to one task: section -> (module, name of its defaults mapping). Torch-free modules.
 TASK_SECTIONS: dict[str, tuple[str, str, str]] = {
     "bimodal": ("sonolab.train.bimodal.settings", "BIMODAL_DEFAULTS", "bimodal"),
+    "head": ("sonolab.train.classical", "HEAD_DEFAULTS", "classical"),
 }
 
 
@@ -40,6 +43,8 @@ class TaskPlugin(Protocol):
     def check(self, recipe: dict[str, Any]) -> None: ...
 
     def validation_metrics(self, recipe: dict[str, Any]) -> tuple[str, ...]: ...
+
+    def default_monitor(self, recipe: dict[str, Any]) -> str: ...
 
     def headline_metrics(self, recipe: dict[str, Any]) -> tuple[str, ...]: ...
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from sonolab.atomic import write_json_atomic
-from sonolab.audio.features import FeatureSettings
+from sonolab.train.feature_section import logmel_settings
 from sonolab.errors import DatasetError
 from sonolab.train.bimodal.settings import bimodal_section, bimodal_validation_metrics, refuse_unsupported_options
 
@@ -41,8 +41,14 @@ class BimodalTask:
     name = "bimodal"
 
     def check(self, recipe: dict[str, Any]) -> None:
+        from sonolab.train.feature_section import refuse_non_logmel
+
+        refuse_non_logmel(recipe["features"], self.name)
         bimodal_section(recipe)
         refuse_unsupported_options(recipe)
+
+    def default_monitor(self, recipe: dict[str, Any]) -> str:
+        return "val_loss"
 
     def validation_metrics(self, recipe: dict[str, Any]) -> tuple[str, ...]:
         return bimodal_validation_metrics(bimodal_section(recipe))
@@ -55,9 +61,14 @@ class BimodalTask:
     def load_index(self, recipe: dict[str, Any], root: Path) -> Any:
         from sonolab.data.registry import load_dataset
 
+        from sonolab.data.merge_parts import require_targets
+
         if not str(root) or not Path(root).exists():
             raise DatasetError(f"{root}: dataset root not found (fix: pass --root pointing at the MERGE folder)")
-        return load_dataset(recipe["dataset"], root)
+        index = load_dataset(recipe["dataset"], root)
+        if bimodal_section(recipe)["heads"].get("regression"):
+            require_targets(index)  # e.g. 4Q has quadrants only: valence/arousal regression is refused, not faked
+        return index
 
     def prepare(self, recipe: dict[str, Any], index: Any, folds: list[Any], cache_dir: Path, progress: bool) -> BimodalData:
         from sonolab.data.cache import FeatureCache, build_feature_cache
@@ -71,7 +82,7 @@ class BimodalTask:
         problems: list[dict[str, str]] = []
         cache = None
         if "audio" in section["modalities"]:
-            settings = FeatureSettings.from_dict(recipe["features"])
+            settings = logmel_settings(recipe["features"])
             directory = trial_cache_dir(cache_dir, settings)
             if is_rank_zero():
                 build_feature_cache(index.items, settings, directory, progress=progress)
@@ -133,7 +144,7 @@ def train_bimodal_fold_seed(recipe: dict[str, Any], data: BimodalData, fold: str
     from sonolab.train.runs import is_rank_zero
 
     section, training, framing, by_id = data.section, dict(recipe["training"]), dict(recipe["framing"]), data.by_id
-    settings = FeatureSettings.from_dict(recipe["features"])
+    settings = logmel_settings(recipe["features"])
     train_ids = partitions["train"]
     if not train_ids or not partitions["val"] or not partitions["test"]:
         raise DatasetError(f"fold {fold}: a partition is empty ({ {k: len(v) for k, v in partitions.items()} })")
