@@ -61,7 +61,7 @@ class LimiterStats:
 
 
 @numba.njit(cache=True, nogil=True)
-def _gain_kernel(pending, reduction, count, span, decay, state, ring, output):  # pragma: no cover - compiled
+def _gain_kernel(pending, reduction, count, span, decay, state, ring, output, first_counted):  # pragma: no cover - compiled
     """Hold (sliding max of `reduction` over `span`), release, box smoothing and gain for `count` samples.
 
     `state` = [r_last, running_sum, ring_position, max_reduction_db, limited_samples, threshold_db];
@@ -107,10 +107,11 @@ def _gain_kernel(pending, reduction, count, span, decay, state, ring, output):  
                 running = 0.0
         if smoothed > 0.0:
             gain = 10.0 ** (-smoothed / 20.0)
-            if smoothed > state[3]:
-                state[3] = smoothed
-            if smoothed > state[5]:
-                state[4] += 1
+            if n >= first_counted:
+                if smoothed > state[3]:
+                    state[3] = smoothed
+                if smoothed > state[5]:
+                    state[4] += 1
             for c in range(channels):
                 output[c, n] = pending[c, n] * gain
         else:
@@ -146,7 +147,10 @@ class TruePeakLimiter:
         self.delay_samples = self.lookahead_samples - 1 + self._widen + RIGHT_TAPS
         self._left = self._widen + LEFT_TAPS  # context kept before the first pending sample
         self._context = np.zeros((channels, self._left))
-        self._pending = np.zeros((channels, 0))
+        # the gain ramps down over the L samples before a peak, so the stream starts L - 1 (silent)
+        # samples early; their output is dropped
+        self._pending = np.zeros((channels, self.lookahead_samples - 1))
+        self._skip = self.lookahead_samples - 1
         self._ring = np.zeros(self.lookahead_samples)
         self._state = np.array([0.0, 0.0, 0.0, 0.0, 0.0, LIMITING_THRESHOLD_DB])
         self._total = 0
@@ -160,13 +164,15 @@ class TruePeakLimiter:
         block = np.asarray(block, dtype=np.float64)
         if block.ndim != 2 or block.shape[0] != self.channels:
             raise ValueError(f"expected ({self.channels}, samples), got {block.shape}")
-        self._pending = np.concatenate([self._pending, block], axis=1) if self._pending.size else block
+        self._pending = np.concatenate([self._pending, block], axis=1)
         ready = self._pending.shape[1] - self.delay_samples
         return self._emit(ready) if ready > 0 else np.zeros((self.channels, 0))
 
     def flush(self) -> np.ndarray:
         """The remaining output (the signal is taken as zero after its end)."""
         remaining = self._pending.shape[1]
+        if remaining <= self._skip:  # nothing was pushed
+            return np.zeros((self.channels, 0))
         self._pending = np.concatenate([self._pending, np.zeros((self.channels, self.delay_samples))], axis=1)
         output = self._emit(remaining) if remaining else np.zeros((self.channels, 0))
         self._pending = np.zeros((self.channels, 0))
@@ -181,10 +187,13 @@ class TruePeakLimiter:
         where, peaks = interval_peaks(window, self._target)
         reduction[where] = 20.0 * np.log10(peaks / self._target)
         output = np.empty((self.channels, count))
-        _gain_kernel(np.ascontiguousarray(self._pending), reduction, count, self._span, self._decay, self._state, self._ring, output)
-        self._total += count
+        _gain_kernel(np.ascontiguousarray(self._pending), reduction, count, self._span, self._decay, self._state, self._ring, output, self._skip)
         self._context = padded[:, count : count + self._left]
         self._pending = self._pending[:, count:]
+        if self._skip:
+            dropped = min(self._skip, count)
+            output, self._skip = output[:, dropped:], self._skip - dropped
+        self._total += output.shape[1]
         return output
 
 
