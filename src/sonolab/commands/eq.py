@@ -77,6 +77,7 @@ def train_command(
     min_count: int = typer.Option(5, "--min-count", help="Minimum rows from the training contributors for a term to be learned (counted after the split)."),
     holdout_fraction: float = typer.Option(0.2, "--holdout-fraction", help="Fraction of contributors held out for evaluation (0-1)."),
     seed: int = typer.Option(0, "--seed", help="Seed for the split, initialisation and batching."),
+    default_generator: str = typer.Option("model", "--default-generator", help="Which generator the folder serves by default: model (the autoencoder) or median (the per-term median of the same training rows, written to median.json either way)."),
 ) -> None:
     """Fit the semantic EQ model on the training contributors and evaluate it on the held-out ones."""
     from sonolab.data.paths import check_output_path, output_errors
@@ -86,6 +87,8 @@ def train_command(
     for option, value in (("--epochs", epochs), ("--latent-size", latent_size), ("--min-count", min_count)):
         if value < 1:
             raise ConfigError(f"{option} {value} must be at least 1 (fix: pass a positive whole number)")
+    if default_generator not in ("model", "median"):
+        raise ConfigError(f"--default-generator {default_generator!r} is not model or median (fix: pass one of them)")
     if contrastive_weight < 0:
         raise ConfigError(f"--contrastive-weight {contrastive_weight} is negative (fix: pass 0 or more, e.g. 0.2)")
     check_output_path(out, "--out model folder", directory=True)
@@ -111,13 +114,14 @@ def train_command(
     train_index, holdout_index = record["train_index"], record["holdout_index"]
     median = MedianGenerator.fit(dataset.vectors()[train_index], dataset.labels()[train_index], model.terms)
     results = evaluate_generators(dataset, train_index, holdout_index, [model, median, RandomGenerator(model.terms, seed)], seed)
-    command = f"sonolab eq train --root {root} --out {out} --latent-size {latent_size} --epochs {epochs} --contrastive-weight {contrastive_weight} --min-count {min_count} --holdout-fraction {holdout_fraction} --seed {seed}"
+    command = f"sonolab eq train --root {root} --out {out} --latent-size {latent_size} --epochs {epochs} --contrastive-weight {contrastive_weight} --min-count {min_count} --holdout-fraction {holdout_fraction} --seed {seed} --default-generator {default_generator}"
     model.metadata["data"].update({"min_count_per_term": min_count, "holdout_fingerprint": _holdout_fingerprint(dataset, holdout_index), "problem_rows": [p.to_dict() for p in dataset.problems], "dropped": dataset.dropped})
     with output_errors(out, "--out model folder"):
-        model.save(out, extra={"command": command})
+        model.save(out, extra={"command": command, "default_generator": default_generator})
+        median.save(out, extra={"command": command, "fitted_on": f"the {results['rows_train']} training-contributor rows of the same split as the model"})
         write_json_atomic(out / "evaluation.json", results)
     _print_results(results)
-    console.print(f"model written to {out} (terms with >= {min_count} training rows: {', '.join(model.terms)})")
+    console.print(f"model written to {out} (terms with >= {min_count} training rows: {', '.join(model.terms)}); default generator: {default_generator}")
 
 
 def _print_results(results: dict[str, Any]) -> None:
@@ -299,9 +303,9 @@ def evaluate_command(
             raise ConfigError(f"--epochs {epochs} must be at least 1 (fix: pass a positive whole number)")
         _evaluate_splits(root, splits, epochs, as_json)
         return
-    model = _load_model(model_dir)
-    if not hasattr(model, "encode"):
-        raise ConfigError(f"{model.source_name()} is the per-term median generator, which has no held-out split of its own (fix: pass --splits 5 to compare it with the model across contributor splits, or --model a trained model folder)")
+    from sonolab.semantic_eq.default import load_autoencoder
+
+    model = load_autoencoder(model_dir)  # evaluated beside the median whichever the folder serves by default
     training = model.metadata.get("training", {})
     data_info = model.metadata.get("data", {})
     dataset = _load_dataset(root, 1)
