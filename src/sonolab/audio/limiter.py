@@ -146,10 +146,10 @@ class TruePeakLimiter:
         # input needed beyond an output sample: hold window + widening + interpolator reach
         self.delay_samples = self.lookahead_samples - 1 + self._widen + RIGHT_TAPS
         self._left = self._widen + LEFT_TAPS  # context kept before the first pending sample
-        self._context = np.zeros((channels, self._left))
-        # the gain ramps down over the L samples before a peak, so the stream starts L - 1 (silent)
-        # samples early; their output is dropped
-        self._pending = np.zeros((channels, self.lookahead_samples - 1))
+        # buffer = context (self._left samples already output) + pending input; the gain ramps down over
+        # the L samples before a peak, so the stream starts L - 1 (silent) samples early and their output
+        # is dropped
+        self._buffer = np.zeros((channels, self._left + self.lookahead_samples - 1))
         self._skip = self.lookahead_samples - 1
         self._ring = np.zeros(self.lookahead_samples)
         self._state = np.array([0.0, 0.0, 0.0, 0.0, 0.0, LIMITING_THRESHOLD_DB])
@@ -164,32 +164,30 @@ class TruePeakLimiter:
         block = np.asarray(block, dtype=np.float64)
         if block.ndim != 2 or block.shape[0] != self.channels:
             raise ValueError(f"expected ({self.channels}, samples), got {block.shape}")
-        self._pending = np.concatenate([self._pending, block], axis=1)
-        ready = self._pending.shape[1] - self.delay_samples
+        self._buffer = np.concatenate([self._buffer, block], axis=1)
+        ready = self._buffer.shape[1] - self._left - self.delay_samples
         return self._emit(ready) if ready > 0 else np.zeros((self.channels, 0))
 
     def flush(self) -> np.ndarray:
         """The remaining output (the signal is taken as zero after its end)."""
-        remaining = self._pending.shape[1]
+        remaining = self._buffer.shape[1] - self._left
         if remaining <= self._skip:  # nothing was pushed
             return np.zeros((self.channels, 0))
-        self._pending = np.concatenate([self._pending, np.zeros((self.channels, self.delay_samples))], axis=1)
-        output = self._emit(remaining) if remaining else np.zeros((self.channels, 0))
-        self._pending = np.zeros((self.channels, 0))
+        self._buffer = np.concatenate([self._buffer, np.zeros((self.channels, self.delay_samples))], axis=1)
+        output = self._emit(remaining)
+        self._buffer = self._buffer[:, : self._left]
         return output
 
     def _emit(self, count: int) -> np.ndarray:
-        padded = np.concatenate([self._context, self._pending], axis=1)  # pending[0] is padded[self._left]
+        buffer = self._buffer  # pending sample p is buffer[:, self._left + p]
         # reduction (dB) of the intervals at pending positions [-widen, count + L - 1 + widen)
         positions = count + self._span - 1
-        window = padded[:, : LEFT_TAPS + positions + RIGHT_TAPS]
         reduction = np.zeros(positions)
-        where, peaks = interval_peaks(window, self._target)
+        where, peaks = interval_peaks(buffer, self._target, count=positions)
         reduction[where] = 20.0 * np.log10(peaks / self._target)
         output = np.empty((self.channels, count))
-        _gain_kernel(np.ascontiguousarray(self._pending), reduction, count, self._span, self._decay, self._state, self._ring, output, self._skip)
-        self._context = padded[:, count : count + self._left]
-        self._pending = self._pending[:, count:]
+        _gain_kernel(buffer[:, self._left :], reduction, count, self._span, self._decay, self._state, self._ring, output, self._skip)
+        self._buffer = buffer[:, count:]
         if self._skip:
             dropped = min(self._skip, count)
             output, self._skip = output[:, dropped:], self._skip - dropped

@@ -58,12 +58,11 @@ SCREEN_BLOCK = 64  # intervals screened together: skipped when 21-sample reach x
 
 
 @numba.njit(cache=True, nogil=True)
-def _interval_peaks_kernel(padded, threshold, phases, bound, block):  # pragma: no cover - compiled
-    """Indices and peaks (> threshold) of the intervals of `padded[:, L:-R]`; see `interval_peaks`."""
-    channels, total = padded.shape
+def _interval_peaks_kernel(padded, count, threshold, phases, bound, block):  # pragma: no cover - compiled
+    """Indices and peaks (> threshold) of the first `count` intervals of `padded[:, L:]`; see `interval_peaks`."""
+    channels = padded.shape[0]
     phase_count, taps = phases.shape
     half = taps // 2
-    count = total - taps + 1
     indices = np.empty(count, dtype=np.int64)
     peaks = np.empty(count)
     found = 0
@@ -108,10 +107,11 @@ def _interval_peaks_kernel(padded, threshold, phases, bound, block):  # pragma: 
     return indices[:found], peaks[:found]
 
 
-def interval_peaks(padded: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+def interval_peaks(padded: np.ndarray, threshold: float, count: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """True peaks of the intervals of `padded[:, LEFT_TAPS:-RIGHT_TAPS]` that exceed `threshold`.
 
-    `padded` is `(channels, LEFT_TAPS + n + RIGHT_TAPS)` (context on both sides). Returns
+    `padded` is `(channels, LEFT_TAPS + n + RIGHT_TAPS)` (context on both sides), or longer with
+    `count` = n given (the rest is only context). Returns
     (interval indices in 0..n-1, linear peaks): the maximum over channels of |y[m]| and |y(m + k/4)|,
     k = 0..3, for every interval whose peak exceeds `threshold`; every other interval's peak is <= it.
     The interpolation is a compiled loop (numba, already required by librosa): gathering the 21-sample
@@ -119,9 +119,11 @@ def interval_peaks(padded: np.ndarray, threshold: float) -> tuple[np.ndarray, np
     threshold are skipped exactly (bound: the largest sum of |taps| of a phase).
     """
     padded = np.ascontiguousarray(np.atleast_2d(padded), dtype=np.float64)
-    if padded.shape[1] < LEFT_TAPS + RIGHT_TAPS + 1:
+    available = padded.shape[1] - LEFT_TAPS - RIGHT_TAPS
+    count = available if count is None else min(int(count), available)
+    if count <= 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
-    return _interval_peaks_kernel(padded, float(threshold), PHASES, PHASE_BOUND, SCREEN_BLOCK)
+    return _interval_peaks_kernel(padded, count, float(threshold), PHASES, PHASE_BOUND, SCREEN_BLOCK)
 
 
 class TruePeakMeter:

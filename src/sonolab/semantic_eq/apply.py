@@ -27,7 +27,7 @@ import soundfile as sf
 
 from sonolab.audio.eq import EqFilter, EqSetting, design_eq
 from sonolab.audio.limiter import DEFAULT_CEILING_DBTP, TruePeakLimiter
-from sonolab.audio.loudness import MINIMUM_LOUDNESS_S, LoudnessMeter, TruePeakMeter
+from sonolab.audio.loudness import CHANNEL_WEIGHTS, MINIMUM_LOUDNESS_S, LoudnessMeter, TruePeakMeter
 from sonolab.audio.loudness import integrated_loudness_lufs as integrated_loudness_lufs  # re-exported
 from sonolab.audio.wavex import read_channel_mask, write_channel_mask
 from sonolab.errors import AudioLoadError
@@ -116,17 +116,22 @@ def process_blocks(
     blocks (each pass starts a new writer; the last pass's output is the result)."""
     design = design_eq(setting, sample_rate_hz, strength)
     report = ApplyReport(design.setting, int(sample_rate_hz), int(channels), float(ceiling_dbtp), bool(limiter), notes=list(design.notes))
-    input_meter, equalised_meter = LoudnessMeter(sample_rate_hz, channels), LoudnessMeter(sample_rate_hz, channels)
+    if loudness_match and channels > len(CHANNEL_WEIGHTS):
+        loudness_match = False
+        report.notes.append(f"loudness not matched: BS.1770 defines channel weights for up to {len(CHANNEL_WEIGHTS)} channels, the input has {channels}")
+    meter_channels = min(channels, len(CHANNEL_WEIGHTS))
+    input_meter, equalised_meter = LoudnessMeter(sample_rate_hz, meter_channels), LoudnessMeter(sample_rate_hz, meter_channels)
     input_peak, equalised_peak = TruePeakMeter(channels), TruePeakMeter(channels)
     equaliser = EqFilter(design, channels)
     frames = 0
     for block in source():  # pass 1: measure the input and the equalised signal
         block = np.asarray(block, dtype=np.float64)
         frames += block.shape[-1]
-        input_meter.push(block)
         input_peak.push(block)
         equalised = equaliser.process(block)
-        equalised_meter.push(equalised)
+        if loudness_match:
+            input_meter.push(block)
+            equalised_meter.push(equalised)
         if not limiter:
             equalised_peak.push(equalised)
     report.duration_s = frames / float(sample_rate_hz)
@@ -155,7 +160,7 @@ def process_blocks(
     while True:  # render passes
         report.passes += 1
         write = sink() if sink is not None else (lambda block: None)
-        output_meter, output_peak = LoudnessMeter(sample_rate_hz, channels), TruePeakMeter(channels)
+        output_meter, output_peak = LoudnessMeter(sample_rate_hz, meter_channels), TruePeakMeter(channels)
         equaliser = EqFilter(design, channels)
         release_s = RELEASE_LADDER_S[release_index]
         peak_limiter = TruePeakLimiter(sample_rate_hz, channels, ceiling_dbtp, release_s=release_s) if limiter else None
@@ -163,7 +168,8 @@ def process_blocks(
 
         def emit(block: np.ndarray) -> None:
             if block.shape[-1]:
-                output_meter.push(block)
+                if loudness_match:
+                    output_meter.push(block)
                 output_peak.push(block)
                 write(block)
 
