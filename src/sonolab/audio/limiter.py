@@ -72,23 +72,27 @@ def _gain_kernel(pending, reduction, count, span, decay, state, ring, output, fi
     r_last = state[0]
     running = state[1]
     position = int(state[2])
+    # sliding maximum over [n, n + span) with a monotonic queue of the positive values only
+    # (reduction is 0 almost everywhere; the maximum of a window without positives is 0)
     deque = np.empty(reduction.shape[0], dtype=np.int64)
     head = 0
     tail = 0
     for m in range(span - 1):
-        while tail > head and reduction[deque[tail - 1]] <= reduction[m]:
-            tail -= 1
-        deque[tail] = m
-        tail += 1
+        if reduction[m] > 0.0:
+            while tail > head and reduction[deque[tail - 1]] <= reduction[m]:
+                tail -= 1
+            deque[tail] = m
+            tail += 1
     for n in range(count):
         m = n + span - 1
-        while tail > head and reduction[deque[tail - 1]] <= reduction[m]:
-            tail -= 1
-        deque[tail] = m
-        tail += 1
-        while deque[head] < n:
+        if reduction[m] > 0.0:
+            while tail > head and reduction[deque[tail - 1]] <= reduction[m]:
+                tail -= 1
+            deque[tail] = m
+            tail += 1
+        while tail > head and deque[head] < n:
             head += 1
-        held = reduction[deque[head]]
+        held = reduction[deque[head]] if tail > head else 0.0
         released = r_last * decay
         if released < 1e-9:
             released = 0.0

@@ -51,14 +51,15 @@ def _interpolation_phases() -> np.ndarray:
 
 
 PHASES = _interpolation_phases()
-PHASE_BOUND = float(np.max(np.sum(np.abs(PHASES), axis=1)))
+PHASE_WEIGHTS = np.max(np.abs(PHASES), axis=0)  # per tap, the largest |coefficient| over the phases
+PHASE_BOUND = float(np.sum(PHASE_WEIGHTS))
 
 
 SCREEN_BLOCK = 64  # intervals screened together: skipped when 21-sample reach x PHASE_BOUND <= threshold
 
 
 @numba.njit(cache=True, nogil=True)
-def _interval_peaks_kernel(padded, count, threshold, phases, bound, block):  # pragma: no cover - compiled
+def _interval_peaks_kernel(padded, count, threshold, phases, weights, bound, block):  # pragma: no cover - compiled
     """Indices and peaks (> threshold) of the first `count` intervals of `padded[:, L:]`; see `interval_peaks`."""
     channels = padded.shape[0]
     phase_count, taps = phases.shape
@@ -66,43 +67,44 @@ def _interval_peaks_kernel(padded, count, threshold, phases, bound, block):  # p
     indices = np.empty(count, dtype=np.int64)
     peaks = np.empty(count)
     found = 0
-    best = np.zeros(block)
-    acc = np.empty(block)
+    magnitude = np.empty(block + taps - 1)
+    limit = np.empty(block)
     for start in range(0, count, block):
         width = min(block, count - start)
+        span = width + taps - 1
         loudest = 0.0
-        for c in range(channels):
-            row = padded[c]
-            for m in range(start, start + width + taps - 1):
-                value = abs(row[m])
-                if value > loudest:
-                    loudest = value
-        if loudest * bound <= threshold:
+        for m in range(span):
+            value = 0.0
+            for c in range(channels):
+                v = abs(padded[c, start + m])
+                if v > value:
+                    value = v
+            magnitude[m] = value
+            if value > loudest:
+                loudest = value
+        if loudest * bound <= threshold:  # nothing in this block can exceed the threshold
             continue
         for i in range(width):
-            best[i] = 0.0
-        for c in range(channels):
-            row = padded[c]
+            limit[i] = 0.0
+        for j in range(taps):  # per interval: sum_j max_k |h_k[j]| * max_c |y_c[n + j]| bounds every |y_c(n + k/4)|
+            w = weights[j]
             for i in range(width):
-                value = abs(row[start + i + half])
-                if value > best[i]:
-                    best[i] = value
-            for k in range(phase_count):
-                for i in range(width):
-                    acc[i] = 0.0
-                for j in range(taps):
-                    h = phases[k, j]
-                    if h != 0.0:
-                        for i in range(width):
-                            acc[i] += h * row[start + i + j]
-                for i in range(width):
-                    value = abs(acc[i])
-                    if value > best[i]:
-                        best[i] = value
+                limit[i] += w * magnitude[i + j]
         for i in range(width):
-            if best[i] > threshold:
-                indices[found] = start + i
-                peaks[found] = best[i]
+            if limit[i] <= threshold:
+                continue
+            n = start + i
+            best = magnitude[i + half]
+            for c in range(channels):
+                for k in range(phase_count):
+                    total = 0.0
+                    for j in range(taps):
+                        total += phases[k, j] * padded[c, n + j]
+                    if abs(total) > best:
+                        best = abs(total)
+            if best > threshold:
+                indices[found] = n
+                peaks[found] = best
                 found += 1
     return indices[:found], peaks[:found]
 
@@ -115,15 +117,16 @@ def interval_peaks(padded: np.ndarray, threshold: float, count: int | None = Non
     (interval indices in 0..n-1, linear peaks): the maximum over channels of |y[m]| and |y(m + k/4)|,
     k = 0..3, for every interval whose peak exceeds `threshold`; every other interval's peak is <= it.
     The interpolation is a compiled loop (numba, already required by librosa): gathering the 21-sample
-    windows with numpy took 25x longer. Blocks of 64 intervals whose reach is too quiet to exceed the
-    threshold are skipped exactly (bound: the largest sum of |taps| of a phase).
+    windows with numpy took 25x longer. Only intervals that can exceed the threshold are interpolated,
+    exactly: a block of 64 is skipped when its loudest sample times the sum of the largest |taps| cannot,
+    and an interval when sum_j max_k |h_k[j]| * max_c |y_c[n + j]| cannot.
     """
     padded = np.ascontiguousarray(np.atleast_2d(padded), dtype=np.float64)
     available = padded.shape[1] - LEFT_TAPS - RIGHT_TAPS
     count = available if count is None else min(int(count), available)
     if count <= 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
-    return _interval_peaks_kernel(padded, count, float(threshold), PHASES, PHASE_BOUND, SCREEN_BLOCK)
+    return _interval_peaks_kernel(padded, count, float(threshold), PHASES, PHASE_WEIGHTS, PHASE_BOUND, SCREEN_BLOCK)
 
 
 class TruePeakMeter:
