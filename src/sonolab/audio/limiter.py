@@ -1,10 +1,11 @@
 """A look-ahead true-peak limiter (BS.1770-4 4x true peak), vectorised, identical block by block.
 
-Why not a library: pedalboard (0.9.26) was measured (benchmarks/semantic_eq.py). Its `Limiter` (JUCE)
-has automatic make-up gain and a hard clip at 0 dBFS, so it cannot hold -1 dBTP; its `BrickwallLimiter`
-with `true_peak=True` documents (and shows) overshoot above the ceiling, delays the signal by its
-look-ahead and is not identical when fed block by block. Nothing else maintained on PyPI offers a
-true-peak look-ahead limiter, so it is written here.
+Why not a library: pedalboard 0.9.26 was measured on the same job (benchmarks/semantic_eq.py,
+docs/benchmarks.md: mastered pink noise, 'bright', gain-matched, ceiling -1 dBTP). Its `Limiter` (JUCE)
+adds its own make-up gain and only hard-clips at 0 dBFS: +2.12 dBTP out. Its `BrickwallLimiter(ceiling_db=-1,
+true_peak=True)` overshot to -0.83 dBTP (its documentation says a true-peak detector "does not guarantee"
+the ceiling), delays the output by its look-ahead, and fed in 4096-sample blocks did not give the one-shot
+output. Nothing else maintained on PyPI offers a true-peak look-ahead limiter, so it is written here.
 
 Gain computer, per sample n (linked over channels, so the stereo image does not move):
 1. t[n] = dB by which the true peak of the interval [n, n+1) exceeds `ceiling` (0 where it does not);

@@ -69,6 +69,11 @@ def _interval_peaks_kernel(padded, count, threshold, phases, weights, bound, blo
     found = 0
     magnitude = np.empty(block + taps - 1)
     limit = np.empty(block)
+    acc = np.empty(block)
+    best_block = np.empty(block)
+    # phase 0 (the sample instants) of this windowed sinc is the sample itself times its centre tap
+    # (the other taps sit on the sinc's zeros, ~1e-17): no need to filter for it
+    centre = max(1.0, abs(phases[0, half]))
     for start in range(0, count, block):
         width = min(block, count - start)
         span = width + taps - 1
@@ -90,21 +95,42 @@ def _interval_peaks_kernel(padded, count, threshold, phases, weights, bound, blo
             w = weights[j]
             for i in range(width):
                 limit[i] += w * magnitude[i + j]
+        candidates = 0
         for i in range(width):
-            if limit[i] <= threshold:
-                continue
-            n = start + i
-            best = magnitude[i + half]
+            if limit[i] > threshold:
+                candidates += 1
+        if candidates == 0:
+            continue
+        for i in range(width):
+            best_block[i] = magnitude[i + half] * centre
+        if 4 * candidates > width:  # dense: every interval of the block, vectorised across intervals
             for c in range(channels):
-                for k in range(phase_count):
-                    total = 0.0
+                for k in range(1, phase_count):
+                    for i in range(width):
+                        acc[i] = 0.0
                     for j in range(taps):
-                        total += phases[k, j] * padded[c, n + j]
-                    if abs(total) > best:
-                        best = abs(total)
-            if best > threshold:
-                indices[found] = n
-                peaks[found] = best
+                        h = phases[k, j]
+                        if h != 0.0:
+                            for i in range(width):
+                                acc[i] += h * padded[c, start + i + j]
+                    for i in range(width):
+                        if abs(acc[i]) > best_block[i]:
+                            best_block[i] = abs(acc[i])
+        else:  # sparse: only the candidates
+            for i in range(width):
+                if limit[i] <= threshold:
+                    continue
+                for c in range(channels):
+                    for k in range(1, phase_count):
+                        total = 0.0
+                        for j in range(taps):
+                            total += phases[k, j] * padded[c, start + i + j]
+                        if abs(total) > best_block[i]:
+                            best_block[i] = abs(total)
+        for i in range(width):
+            if limit[i] > threshold and best_block[i] > threshold:
+                indices[found] = start + i
+                peaks[found] = best_block[i]
                 found += 1
     return indices[:found], peaks[:found]
 
