@@ -84,7 +84,21 @@ def _gain_kernel(pending, reduction, count, span, decay, state, ring, output, fi
                 tail -= 1
             deque[tail] = m
             tail += 1
-    for n in range(count):
+    n = 0
+    while n < count:
+        if tail == head and r_last == 0.0 and running == 0.0:
+            # idle (no reduction held, released or in the ring): copy up to the next positive reduction
+            m = n + span - 1
+            while m < reduction.shape[0] and reduction[m] <= 0.0:
+                m += 1
+            stop = min(count, m - (span - 1))
+            if stop > n:
+                for c in range(channels):
+                    for i in range(n, stop):
+                        output[c, i] = pending[c, i]
+                position = (position + (stop - n)) % length
+                n = stop
+                continue
         m = n + span - 1
         if reduction[m] > 0.0:
             while tail > head and reduction[deque[tail - 1]] <= reduction[m]:
@@ -122,6 +136,7 @@ def _gain_kernel(pending, reduction, count, span, decay, state, ring, output, fi
         else:
             for c in range(channels):
                 output[c, n] = pending[c, n]
+        n += 1
     state[0] = r_last
     state[1] = running
     state[2] = position
@@ -210,5 +225,10 @@ def limit_true_peak(
     """Limit `(channels, samples)` audio to `ceiling_dbtp` true peak in one call (float64 out)."""
     audio = np.atleast_2d(np.asarray(audio, dtype=np.float64))
     limiter = TruePeakLimiter(sample_rate_hz, audio.shape[0], ceiling_dbtp, lookahead_s, release_s)
-    output = np.concatenate([limiter.push(audio), limiter.flush()], axis=1)
+    if audio.shape[1] == 0:
+        return audio.copy(), limiter.stats
+    # what push(audio) + flush() compute, with one copy of the signal instead of three
+    tail = np.zeros((audio.shape[0], limiter.delay_samples))
+    limiter._buffer = np.concatenate([limiter._buffer, audio, tail], axis=1)
+    output = limiter._emit(audio.shape[1] + limiter._skip)
     return output, limiter.stats
