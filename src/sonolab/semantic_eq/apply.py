@@ -28,9 +28,11 @@ import soundfile as sf
 from sonolab.audio.eq import EqFilter, EqSetting, design_eq
 from sonolab.audio.limiter import DEFAULT_CEILING_DBTP, TruePeakLimiter
 from sonolab.audio.loudness import CHANNEL_WEIGHTS, MINIMUM_LOUDNESS_S, LoudnessMeter, TruePeakMeter
-from sonolab.audio.loudness import integrated_loudness_lufs as integrated_loudness_lufs  # re-exported
+from sonolab.audio.loudness import integrated_loudness_lufs
 from sonolab.audio.wavex import read_channel_mask, write_channel_mask
 from sonolab.errors import AudioLoadError
+
+__all__ = ["ApplyReport", "apply_to_file", "apply_to_folder", "find_audio_files", "integrated_loudness_lufs", "process_audio", "process_blocks", "write_report_csv"]
 
 LOUDNESS_TOLERANCE_LU = 0.1  # the make-up gain is iterated until the output is this close to the input
 MAX_PASSES = 10
