@@ -46,6 +46,7 @@ CEILING_MARGIN_DB = 0.05
 21-sample reach, which can move an inter-sample value by a few hundredths of a dB."""
 LIMITING_THRESHOLD_DB = 0.1
 """Gain reduction above this counts as 'limiting' in the reported duration."""
+DB_TO_LOG_GAIN = -math.log(10.0) / 20.0  # gain = exp(reduction_db * DB_TO_LOG_GAIN) = 10^(-reduction_db / 20)
 REACH = LEFT_TAPS + RIGHT_TAPS  # samples an interval's interpolated values depend on, beyond the interval
 
 
@@ -125,7 +126,7 @@ def _gain_kernel(pending, reduction, count, span, decay, state, ring, output, fi
             if running < 1e-12 and running > -1e-12:
                 running = 0.0
         if smoothed > 0.0:
-            gain = 10.0 ** (-smoothed / 20.0)
+            gain = math.exp(smoothed * DB_TO_LOG_GAIN)
             if n >= first_counted:
                 if smoothed > state[3]:
                     state[3] = smoothed

@@ -79,14 +79,16 @@ def _interval_peaks_kernel(padded, count, threshold, phases, weights, bound, blo
         span = width + taps - 1
         loudest = 0.0
         for m in range(span):
-            value = 0.0
-            for c in range(channels):
-                v = abs(padded[c, start + m])
-                if v > value:
-                    value = v
-            magnitude[m] = value
-            if value > loudest:
-                loudest = value
+            magnitude[m] = abs(padded[0, start + m])
+        for c in range(1, channels):
+            row = padded[c]
+            for m in range(span):
+                v = abs(row[start + m])
+                if v > magnitude[m]:
+                    magnitude[m] = v
+        for m in range(span):
+            if magnitude[m] > loudest:
+                loudest = magnitude[m]
         if loudest * bound <= threshold:  # nothing in this block can exceed the threshold
             continue
         for i in range(width):
@@ -105,14 +107,16 @@ def _interval_peaks_kernel(padded, count, threshold, phases, weights, bound, blo
             best_block[i] = magnitude[i + half] * centre
         if 4 * candidates > width:  # dense: every interval of the block, vectorised across intervals
             for c in range(channels):
+                row = padded[c]
                 for k in range(1, phase_count):
                     for i in range(width):
                         acc[i] = 0.0
                     for j in range(taps):
                         h = phases[k, j]
                         if h != 0.0:
+                            window = row[start + j : start + j + width]
                             for i in range(width):
-                                acc[i] += h * padded[c, start + i + j]
+                                acc[i] += h * window[i]
                     for i in range(width):
                         if abs(acc[i]) > best_block[i]:
                             best_block[i] = abs(acc[i])
@@ -121,10 +125,11 @@ def _interval_peaks_kernel(padded, count, threshold, phases, weights, bound, blo
                 if limit[i] <= threshold:
                     continue
                 for c in range(channels):
+                    row = padded[c]
                     for k in range(1, phase_count):
                         total = 0.0
                         for j in range(taps):
-                            total += phases[k, j] * padded[c, start + i + j]
+                            total += phases[k, j] * row[start + i + j]
                         if abs(total) > best_block[i]:
                             best_block[i] = abs(total)
         for i in range(width):
