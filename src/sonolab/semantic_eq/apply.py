@@ -113,9 +113,11 @@ def process_blocks(
     limiter: bool = True,
     ceiling_dbtp: float = DEFAULT_CEILING_DBTP,
     sink: Callable[[], Callable[[np.ndarray], None]] | None = None,
+    keep_equalised: bool = False,
 ) -> ApplyReport:
     """The whole chain over a re-startable block source; `sink()` gives a writer for one pass's output
-    blocks (each pass starts a new writer; the last pass's output is the result)."""
+    blocks (each pass starts a new writer; the last pass's output is the result). `keep_equalised`
+    keeps the equalised blocks of the first pass in memory for the later passes (in-memory audio)."""
     design = design_eq(setting, sample_rate_hz, strength)
     report = ApplyReport(design.setting, int(sample_rate_hz), int(channels), float(ceiling_dbtp), bool(limiter), notes=list(design.notes))
     if loudness_match and channels > len(CHANNEL_WEIGHTS):
@@ -126,11 +128,14 @@ def process_blocks(
     input_peak, equalised_peak = TruePeakMeter(channels), TruePeakMeter(channels)
     equaliser = EqFilter(design, channels)
     frames = 0
+    kept: list[np.ndarray] = []
     for block in source():  # pass 1: measure the input and the equalised signal
         block = np.asarray(block, dtype=np.float64)
         frames += block.shape[-1]
         input_peak.push(block)
         equalised = equaliser.process(block)
+        if keep_equalised:
+            kept.append(equalised)
         if loudness_match:
             input_meter.push(block)
             equalised_meter.push(equalised)
@@ -175,8 +180,8 @@ def process_blocks(
                 output_peak.push(block)
                 write(block)
 
-        for block in source():
-            equalised = equaliser.process(block) * scale
+        for equalised in kept if keep_equalised else (equaliser.process(block) for block in source()):
+            equalised = equalised * scale
             emit(peak_limiter.push(equalised) if peak_limiter is not None else equalised)
         if peak_limiter is not None:
             emit(peak_limiter.flush())
@@ -239,7 +244,7 @@ def process_audio(
         collected.clear()
         return collected.append
 
-    report = process_blocks(source, sample_rate_hz, audio.shape[0], setting, strength, loudness_match, limiter, ceiling_dbtp, sink)
+    report = process_blocks(source, sample_rate_hz, audio.shape[0], setting, strength, loudness_match, limiter, ceiling_dbtp, sink, keep_equalised=True)
     output = np.concatenate(collected, axis=1) if collected else np.zeros((audio.shape[0], 0))
     return output.astype(np.float32), report
 
@@ -317,7 +322,7 @@ def apply_to_file(
             return lambda block: handle.write(np.asarray(block, dtype=np.float32).T)
 
         try:
-            report = process_blocks(source, sample_rate_hz, channels, setting, strength, loudness_match, limiter, ceiling_dbtp, sink)
+            report = process_blocks(source, sample_rate_hz, channels, setting, strength, loudness_match, limiter, ceiling_dbtp, sink, keep_equalised=not streamed)
         finally:
             for handle in handles:
                 handle.close()
