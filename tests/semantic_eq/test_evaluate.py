@@ -12,7 +12,6 @@ from sonolab.audio.eq import EqSetting
 from sonolab.data.safe import SafeDataset, SafeRow, bundled_safe_csv, grouped_holdout, load_safe_csv
 from sonolab.semantic_eq.evaluate import evaluate_generators, splits_markdown, summarise_splits, table_markdown
 from sonolab.semantic_eq.generators import MedianGenerator, RandomGenerator
-from sonolab.semantic_eq.normalise import to_unit
 from sonolab.semantic_eq.splits import vocabulary_split
 
 WARM_SETTING = EqSetting(low_shelf_gain_db=6.0, low_shelf_cutoff_hz=200.0, high_shelf_gain_db=-4.0, high_shelf_cutoff_hz=5000.0)
