@@ -32,7 +32,7 @@ CHANNEL_WEIGHTS = (1.0, 1.0, 1.0, 1.41, 1.41)  # L, R, C, Ls, Rs (BS.1770)
 MINIMUM_LOUDNESS_S = BLOCK_S
 
 
-def _interpolation_phases() -> np.ndarray:
+def _interpolation_phases(oversampling: int = OVERSAMPLING) -> np.ndarray:
     """(4, 21) coefficients giving y(n + k/4), k = 0..3, from y[n - 10 .. n + 10].
 
     The very filter `scipy.signal.resample_poly(y, 4, 1)` uses (Kaiser-windowed sinc, beta 5, 81 taps,
@@ -40,11 +40,12 @@ def _interpolation_phases() -> np.ndarray:
     compare them). On full-band material it reads slightly higher than a 48-tap Annex-2-style filter
     and than a 16x oversampled reference, which errs on the safe side for a ceiling.
     """
-    prototype = OVERSAMPLING * signal.firwin(2 * HALF_TAPS + 1, 1.0 / OVERSAMPLING, window=("kaiser", 5.0))
+    half_taps = LEFT_TAPS * oversampling  # the same reach (21 input samples) at any oversampling
+    prototype = oversampling * signal.firwin(2 * half_taps + 1, 1.0 / oversampling, window=("kaiser", 5.0))
     offsets = np.arange(-LEFT_TAPS, RIGHT_TAPS + 1)
-    phases = np.zeros((OVERSAMPLING, offsets.size))
-    for k in range(OVERSAMPLING):
-        index = HALF_TAPS + k - OVERSAMPLING * offsets
+    phases = np.zeros((oversampling, offsets.size))
+    for k in range(oversampling):
+        index = half_taps + k - oversampling * offsets
         valid = (index >= 0) & (index < prototype.size)
         phases[k, valid] = prototype[index[valid]]
     return phases
@@ -53,6 +54,13 @@ def _interpolation_phases() -> np.ndarray:
 PHASES = _interpolation_phases()
 PHASE_WEIGHTS = np.max(np.abs(PHASES), axis=0)  # per tap, the largest |coefficient| over the phases
 PHASE_BOUND = float(np.sum(PHASE_WEIGHTS))
+FINE_OVERSAMPLING = 8
+FINE_PHASES = _interpolation_phases(FINE_OVERSAMPLING)
+"""8x phases for the limiter's detector: a 4x meter can read up to ~0.7 dB under the waveform's peak for
+content near Nyquist (the peak falls between its points); limiting on an 8x grid keeps the output under the
+ceiling for any 4x meter and for finer ones (16x) as well."""
+FINE_WEIGHTS = np.max(np.abs(FINE_PHASES), axis=0)
+FINE_BOUND = float(np.sum(FINE_WEIGHTS))
 
 
 SCREEN_BLOCK = 64  # intervals screened together: skipped when 21-sample reach x PHASE_BOUND <= threshold
@@ -140,7 +148,7 @@ def _interval_peaks_kernel(padded, count, threshold, phases, weights, bound, blo
     return indices[:found], peaks[:found]
 
 
-def interval_peaks(padded: np.ndarray, threshold: float, count: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def interval_peaks(padded: np.ndarray, threshold: float, count: int | None = None, fine: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """True peaks of the intervals of `padded[:, LEFT_TAPS:-RIGHT_TAPS]` that exceed `threshold`.
 
     `padded` is `(channels, LEFT_TAPS + n + RIGHT_TAPS)` (context on both sides), or longer with
@@ -150,13 +158,16 @@ def interval_peaks(padded: np.ndarray, threshold: float, count: int | None = Non
     The interpolation is a compiled loop (numba, already required by librosa): gathering the 21-sample
     windows with numpy took 25x longer. Only intervals that can exceed the threshold are interpolated,
     exactly: a block of 64 is skipped when its loudest sample times the sum of the largest |taps| cannot,
-    and an interval when sum_j max_k |h_k[j]| * max_c |y_c[n + j]| cannot.
+    and an interval when sum_j max_k |h_k[j]| * max_c |y_c[n + j]| cannot. `fine=True` interpolates on the
+    8x grid (`FINE_PHASES`) instead of the BS.1770-4 4x one.
     """
     padded = np.ascontiguousarray(np.atleast_2d(padded), dtype=np.float64)
     available = padded.shape[1] - LEFT_TAPS - RIGHT_TAPS
     count = available if count is None else min(int(count), available)
     if count <= 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
+    if fine:
+        return _interval_peaks_kernel(padded, count, float(threshold), FINE_PHASES, FINE_WEIGHTS, FINE_BOUND, SCREEN_BLOCK)
     return _interval_peaks_kernel(padded, count, float(threshold), PHASES, PHASE_WEIGHTS, PHASE_BOUND, SCREEN_BLOCK)
 
 
