@@ -17,7 +17,7 @@ from sonolab.errors import ConfigError
 
 eq_app = typer.Typer(help="Semantic EQ: words (warm, bright, ...) to 5-band EQ settings, trained on SAFE-DB.", no_args_is_help=True)
 
-MODEL_HELP = "Model folder written by `sonolab eq train` (default: the model shipped with sonolab)."
+MODEL_HELP = "Model folder written by `sonolab eq train` (default: the folder shipped with sonolab, which serves the per-term median; see its README)."
 STRENGTH_HELP = "Multiplies all five gains (0 = flat, 1 = as generated, up to 2); gains stay within ±12 dB."
 JSON_HELP = "Print machine-readable JSON instead of a table."
 
