@@ -142,3 +142,16 @@ def test_batch_responses_equal_freqz_sos_of_the_same_sections() -> None:
     batch = responses_db(settings, grid_hz, 44100)
     single = np.stack([magnitude_response_db(setting, grid_hz, 44100) for setting in settings])
     np.testing.assert_allclose(batch, single, atol=1e-9)
+
+
+@pytest.mark.parametrize("block_samples", [1, 1000, 65536])
+def test_block_processing_with_carried_state_equals_one_shot(block_samples: int) -> None:
+    from sonolab.audio.eq import EqFilter
+
+    audio = np.random.default_rng(5).standard_normal((2, 20000 if block_samples == 1 else 100000))
+    design = design_eq(SETTINGS["all_five"], 44100)
+    equaliser = EqFilter(design, channels=2)
+    blocks = [equaliser.process(audio[:, start : start + block_samples]) for start in range(0, audio.shape[1], block_samples)]
+    one_shot = EqFilter(design, channels=2).process(audio)
+    np.testing.assert_array_equal(np.concatenate(blocks, axis=1), one_shot)
+    np.testing.assert_allclose(one_shot.astype(np.float32), apply_design(audio, design), atol=1e-6)

@@ -95,3 +95,37 @@ def test_plot_gain_axis_shows_every_curve():
     peak_db = float(np.max(magnitude_response_db(boost, log_frequency_grid_hz(256), 44100)))
     assert peak_db > 15.0 and gain_axis_limit_db(peak_db) >= peak_db + 0.5
     assert gain_axis_limit_db(3.0) == 15.0
+
+
+def test_apply_on_a_folder_writes_outputs_and_a_report_and_exits_1_on_a_failed_file(tmp_path, capsys, monkeypatch):
+    import csv
+
+    monkeypatch.setattr("sonolab.commands.eq._load_model", lambda model_dir: _TinyModel())
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _stereo_flac(folder / "good.flac")
+    (folder / "bad.wav").write_bytes(b"not audio at all")
+    code, output = _run_main(["eq", "apply", "bright", str(folder), str(tmp_path / "out"), "--workers", "1", "--report", str(tmp_path / "r.csv")], capsys)
+    assert code == 1 and "1 of 2 files written" in output and "bad.wav" in output and "Traceback" not in output
+    info = sf.info(str(tmp_path / "out" / "good.flac"))
+    assert (info.format, info.subtype, info.channels) == ("FLAC", "PCM_24", 2)
+    with open(tmp_path / "r.csv", newline="") as handle:
+        rows = {row["input"].rsplit("/", 1)[-1]: row for row in csv.DictReader(handle)}
+    assert rows["bad.wav"]["status"] == "failed" and rows["bad.wav"]["error"]
+    assert rows["good.flac"]["status"] == "ok" and float(rows["good.flac"]["output_true_peak_dbtp"]) <= -1.0
+
+
+def test_apply_option_mistakes_are_one_line_errors(tmp_path, capsys):
+    source = _stereo_flac(tmp_path / "in.flac")
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    cases = [
+        (["eq", "apply", "warm", str(source), str(tmp_path / "o.flac"), "--ceiling-dbtp", "3"], "--ceiling-dbtp 3.0 is outside"),
+        (["eq", "apply", "warm", str(source), str(tmp_path / "o.flac"), "--workers", "-2"], "--workers -2 is negative"),
+        (["eq", "apply", "warm", str(folder), str(folder / "out")], "lies inside the input folder"),
+        (["eq", "evaluate", "--splits", "1"], "--splits 1"),
+    ]
+    for args, expected in cases:
+        code, output = _run_main(args, capsys)
+        assert code == 2, output
+        assert expected in output and "Traceback" not in output and output.count("error:") == 1

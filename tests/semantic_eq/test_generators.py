@@ -10,7 +10,7 @@ import torch
 
 from sonolab.data.safe import bundled_safe_csv, grouped_holdout, load_safe_csv
 from sonolab.errors import SonolabError
-from sonolab.semantic_eq.default import default_model_dir, load_eq_model
+from sonolab.semantic_eq.default import default_model_dir, load_autoencoder, load_eq_model
 from sonolab.semantic_eq.generators import MedianGenerator, RandomGenerator, SettingGenerator, UnknownTermError
 from sonolab.semantic_eq.model import LatentEqModel
 from sonolab.semantic_eq.train import EqTrainConfig, contrastive_weight_at, fit_eq_model, supervised_contrastive_loss
@@ -18,7 +18,7 @@ from sonolab.semantic_eq.train import EqTrainConfig, contrastive_weight_at, fit_
 
 @pytest.fixture(scope="module")
 def model() -> LatentEqModel:
-    return load_eq_model()
+    return load_autoencoder()
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +34,8 @@ def _generators(model: LatentEqModel, dataset) -> list[SettingGenerator]:
 
 def test_default_model_is_shipped_and_knows_the_kept_terms(model: LatentEqModel, dataset) -> None:
     assert (default_model_dir() / "model.safetensors").is_file()
+    default = load_eq_model()  # the folder serves the per-term median (it was not beaten across splits)
+    assert isinstance(default, MedianGenerator) and default.terms == model.terms
     assert {"warm", "bright"} <= set(model.terms)
     assert set(model.terms) <= set(dataset.terms)
     assert "test" not in model.terms and "re27" not in model.terms
@@ -122,3 +124,19 @@ def test_training_is_deterministic_and_anchors_beat_centroids_in_response_error(
     index = first.terms.index("warm")
     assert mean_error(first.term_anchors[index]) < mean_error(first.term_centroids[index])
     assert first.metadata["term_train_counts"]["warm"] == len(warm)
+
+
+def test_median_generator_round_trip_and_the_folder_default(tmp_path: Path, dataset) -> None:
+    import json
+
+    train_index, _ = grouped_holdout(dataset, 0.2, 0)
+    median = MedianGenerator.fit(dataset.vectors()[train_index], dataset.labels()[train_index], ["warm", "bright"])
+    trained, _ = fit_eq_model(dataset, EqTrainConfig(epochs=1, hidden_size=8, latent_size=2, anchor_steps=2, seed=0))
+    trained.save(tmp_path / "m", extra={"default_generator": "median"})
+    median.save(tmp_path / "m")
+    served = load_eq_model(tmp_path / "m")
+    assert isinstance(served, MedianGenerator) and served.source_name() == str(tmp_path / "m")
+    np.testing.assert_allclose(served.generate("bright").to_vector(), median.generate("bright").to_vector())
+    assert json.loads((tmp_path / "m" / "median.json").read_text())["settings"]["warm"] == median.generate("warm").to_dict()
+    trained.save(tmp_path / "m", extra={"default_generator": "model"})
+    assert isinstance(load_eq_model(tmp_path / "m"), LatentEqModel)

@@ -69,10 +69,41 @@ class MedianGenerator:
     """Reference: the per-term median of the normalised training settings (interpolates linearly in [0, 1])."""
 
     name = "median"
+    FILE_NAME = "median.json"
 
-    def __init__(self, unit_medians: dict[str, np.ndarray]) -> None:
+    def __init__(self, unit_medians: dict[str, np.ndarray], metadata: dict | None = None) -> None:
         self.unit_medians = {term: np.asarray(value, dtype=np.float64) for term, value in unit_medians.items()}
         self.terms = list(self.unit_medians)
+        self.metadata = dict(metadata or {})
+
+    def source_name(self) -> str:
+        return str(self.metadata.get("model_dir", "the median generator"))
+
+    def save(self, model_dir, extra: dict | None = None):
+        """Write `median.json` (per-term medians on the normalised scale, plus `extra`) atomically."""
+        from pathlib import Path
+
+        from sonolab.atomic import write_json_atomic
+
+        payload = {"generator": "median", "normalisation": "plugin-limits-log-freq-q-v1", "terms": self.terms,
+                   "unit_medians": {t: [float(v) for v in self.unit_medians[t]] for t in self.terms},
+                   "settings": {t: self.generate(t).to_dict() for t in self.terms}, **(extra or {})}
+        return write_json_atomic(Path(model_dir) / self.FILE_NAME, payload)
+
+    @classmethod
+    def load(cls, model_dir) -> "MedianGenerator":
+        import json
+        from pathlib import Path
+
+        path = Path(model_dir) / cls.FILE_NAME
+        try:
+            payload = json.loads(path.read_text(encoding="utf-8"))
+            medians = {t: np.asarray(payload["unit_medians"][t], dtype=np.float64) for t in payload["terms"]}
+        except (OSError, ValueError, KeyError) as error:
+            raise SonolabError(f"{path}: not a readable median generator ({error}) (fix: regenerate it or drop --model)") from error
+        metadata = {k: v for k, v in payload.items() if k not in ("unit_medians", "settings")}
+        metadata["model_dir"] = str(model_dir)
+        return cls(medians, metadata)
 
     @classmethod
     def fit(cls, vectors: np.ndarray, labels: np.ndarray, terms: list[str]) -> MedianGenerator:

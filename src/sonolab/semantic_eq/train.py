@@ -25,11 +25,12 @@ import torch
 import torch.nn.functional as functional
 
 from sonolab import __version__
-from sonolab.data.safe import SafeDataset, grouped_holdout
+from sonolab.data.safe import SafeDataset
 from sonolab.errors import ConfigError
 from sonolab.semantic_eq.model import DEFAULT_SAMPLE_TEMPERATURE, ArchitectureConfig, EqAutoencoder, LatentEqModel, single_thread
 from sonolab.semantic_eq.response_torch import rms_db, unit_response_db
 from sonolab.semantic_eq.normalise import to_unit
+from sonolab.semantic_eq.splits import vocabulary_split
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class EqTrainConfig:
     anchor_learning_rate: float = 0.05
     sample_temperature: float = DEFAULT_SAMPLE_TEMPERATURE
     holdout_fraction: float = 0.2
+    min_count_per_term: int = 5  # training rows a term needs to be learned (counted on training contributors only)
     seed: int = 0
 
     @classmethod
@@ -90,7 +92,9 @@ def fit_eq_model(
     config: EqTrainConfig = EqTrainConfig(),
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
 ) -> tuple[LatentEqModel, dict[str, Any]]:
-    """Train on the training contributors of `grouped_holdout(dataset, ...)`; returns the model and a record."""
+    """Train on the training contributors of `vocabulary_split(dataset, ...)` (load `dataset` with every
+    term: the vocabulary is decided on the training rows); returns the model and a record whose
+    `train_index`/`holdout_index` keep only vocabulary terms."""
     with single_thread():
         return _fit_eq_model(dataset, config, on_epoch)
 
@@ -104,9 +108,10 @@ def _fit_eq_model(
     started = time.perf_counter()
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
-    train_index, holdout_index = grouped_holdout(dataset, config.holdout_fraction, config.seed)
+    train_index, holdout_index, train_terms = vocabulary_split(dataset, config.holdout_fraction, config.seed, config.min_count_per_term)
+    if not train_terms:
+        raise ConfigError(f"{dataset.source}: no term has {config.min_count_per_term} rows from the training contributors (fix: lower --min-count)")
     labels_all = dataset.labels()
-    train_terms = [term for term in dataset.terms if np.any(labels_all[train_index] == term)]
     term_ids = {term: index for index, term in enumerate(train_terms)}
     unit = torch.as_tensor(to_unit(dataset.vectors()[train_index]), dtype=torch.float32)
     label_ids = torch.as_tensor([term_ids[term] for term in labels_all[train_index]], dtype=torch.long)
@@ -158,7 +163,8 @@ def _fit_eq_model(
             "rows_kept": len(dataset.rows),
             "rows_train": int(len(train_index)),
             "rows_holdout": int(len(holdout_index)),
-            "term_counts": dataset.term_counts(),
+            "term_counts": {term: count for term, count in dataset.term_counts().items() if term in train_terms},
+            "vocabulary": "terms with >= min_count_per_term rows from the training contributors",
             "problems": len(dataset.problems),
             "holdout_contributor_count": len(holdout_contributors),
         },
