@@ -14,7 +14,7 @@ from dataset_fixtures import make_folder_tree, write_bad_files  # noqa: E402
 
 import sonolab.data.cache as cache_module  # noqa: E402
 from sonolab.audio.io import audio_info_frames, load_audio  # noqa: E402
-from sonolab.data.cache import VectorCache, build_feature_cache, open_feature_cache  # noqa: E402
+from sonolab.data.cache import VectorCache, build_feature_cache, cache_dir_for, open_feature_cache  # noqa: E402
 from sonolab.data.registry import load_dataset  # noqa: E402
 from sonolab.errors import ConfigError, DatasetError  # noqa: E402
 from sonolab.features import aisfx, extract, functionals, settings_from_dict  # noqa: E402
@@ -67,6 +67,8 @@ def test_kind_or_settings_change_rebuilds_and_a_mismatched_open_is_refused(index
     with pytest.raises(DatasetError, match="feature kind changed"):
         open_feature_cache(cache_dir, settings_from_dict("opensmile", {}))
     other = functionals.Settings(f0=False, n_mfcc=8)
+    assert cache_dir_for(tmp_path, other) != cache_dir_for(tmp_path, FUNCTIONALS)
+    assert cache_dir_for(tmp_path, other).name.startswith("functionals-")
     rebuilt = build_feature_cache(good, other, cache_dir, workers=1, progress=False)
     assert rebuilt.rebuilt and "settings changed" in rebuilt.reason
     assert open_feature_cache(cache_dir, other).dim == len(functionals.feature_names(other))

@@ -52,7 +52,8 @@ MANIFEST_FILE = "manifest.json"
 CACHE_FILES = (FEATURES_FILE, INDEX_FILE, SETTINGS_FILE, FAILURES_FILE, MANIFEST_FILE)
 BATCH_SIZE = 32
 CHUNK_FILES = 32  # files per worker task (a log-mel batch); at most this many waveforms in flight per worker
-MIN_FILES_PER_WORKER = 400  # below this many files per worker, start-up and transfers cost more than they save
+MIN_FILES_PER_WORKER = 400  # below this many (short) files per worker, start-up and transfers cost more than they save
+MIN_BYTES_PER_WORKER = 16 << 20  # ... or this much audio per worker (~3 min of 44.1 kHz 16-bit mono)
 
 
 @dataclass
@@ -220,6 +221,12 @@ class VectorCache(_MemmapCache):
         return np.stack([self.clip_vector(item_id, pooling) for item_id in item_ids]) if item_ids else np.zeros((0, self.dim), np.float32)
 
 
+def cache_dir_for(cache_root: Path | str, settings: Any) -> Path:
+    """The conventional folder of a kind's cache under `cache_root`: `<kind>-<settings fingerprint>`
+    (one folder per trial's settings; the items digest is checked inside)."""
+    return Path(cache_root) / f"{kind_of(settings)}-{settings.cache_fingerprint()}"
+
+
 def open_feature_cache(cache_dir: Path | str, settings: Any, verify: bool = True) -> FeatureCache | VectorCache:
     """Open a verified cache of any kind: `FeatureCache` for logmel settings, `VectorCache` otherwise."""
     if kind_of(settings) == "logmel":
@@ -357,6 +364,16 @@ def _count_ids(items: Sequence[Item]) -> dict[str, int]:
     return counts
 
 
+def _total_bytes(items: Sequence[Item]) -> int:
+    total = 0
+    for item in items:
+        try:
+            total += Path(item.path).stat().st_size
+        except OSError:
+            pass
+    return total
+
+
 def _shape_problem(array: np.ndarray, kind: str, settings: Any, dim: int | None) -> str | None:
     if kind == "logmel":
         if array.ndim != 2 or array.shape[0] != settings.n_mels or array.shape[1] == 0:
@@ -378,7 +395,15 @@ def _write_cache(
     paths = {item.item_id: str(item.path) for item in items}
     pairs = [(item.item_id, str(item.path)) for item in items]
     jobs = [(settings, pairs[start:start + CHUNK_FILES], extract_in_workers) for start in range(0, len(pairs), CHUNK_FILES)]
-    processes = workers_for(len(pairs), workers, MIN_FILES_PER_WORKER)
+    min_files = min(MIN_FILES_PER_WORKER, int(getattr(module, "MIN_FILES_PER_WORKER", MIN_FILES_PER_WORKER)))
+    # Work grows with audio, not with file count: long clips make even a few hundred files worth workers.
+    work_units = max(len(pairs), round(_total_bytes(items) / (MIN_BYTES_PER_WORKER / MIN_FILES_PER_WORKER)))
+    processes = workers_for(work_units if len(pairs) > 1 else 1, workers, min_files)
+    if processes > 1 and extract_in_workers:
+        # Forked workers inherit what the parent has loaded: import lazily loaded modules and compile
+        # numba code (librosa.feature, pyin) once here instead of once per worker.
+        _extract_one(module, "warm-up", np.zeros(module.decode_sample_rate_hz(settings) // 10, np.float32),
+                     module.decode_sample_rate_hz(settings), settings)
     ids: list[str] = []
     offsets: list[int] = []
     counts: list[int] = []

@@ -29,6 +29,7 @@ from sonolab.errors import ConfigError
 from sonolab.features.settings import KindSettings
 
 EXTRACT_IN_WORKERS = True
+MIN_FILES_PER_WORKER = 4  # pyin makes every clip expensive: workers pay off from a handful of files
 F0_REFERENCE_HZ = 27.5  # semitone scale origin (A0), as in openSMILE's F0semitoneFrom27.5Hz
 _AMIN = 1e-10
 

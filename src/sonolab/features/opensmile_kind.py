@@ -17,6 +17,7 @@ from sonolab.errors import ConfigError
 from sonolab.features.settings import KindSettings
 
 EXTRACT_IN_WORKERS = True
+MIN_FILES_PER_WORKER = 4  # openSMILE costs ~10-100 ms per clip: workers pay off from a handful of files
 FEATURE_SETS = ("eGeMAPSv02", "ComParE_2016")
 INSTALL_HINT = "pip install 'sonolab[opensmile]'"
 LICENCE_NOTE = "openSMILE (audEERING research licence: no commercial use without a licence from audEERING)"
