@@ -149,3 +149,10 @@ def test_clip_vector_pools_and_clip_matrix_stacks():
         clip_vector(vectors, "median")
     table = {"a": vectors, "b": vectors[:1]}
     np.testing.assert_array_equal(clip_matrix(table.__getitem__, ["b", "a"]), [[1.0, 2.0], [2.0, 4.0]])
+
+
+def test_opensmile_refuses_to_return_nan_for_a_too_short_clip():
+    pytest.importorskip("opensmile")
+    settings = settings_from_dict("opensmile", {"feature_set": "eGeMAPSv02"})
+    with pytest.raises(ValueError, match="too short"):
+        extract(np.zeros(10, np.float32), SR, settings)

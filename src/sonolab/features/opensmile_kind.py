@@ -8,6 +8,7 @@ it must say so (`LICENCE_NOTE`).
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,5 +70,14 @@ def feature_names(settings: Settings) -> list[str]:
 
 def extract(waveform_mono: np.ndarray, sample_rate_hz: int, settings: Settings) -> np.ndarray:
     """`(1, dim)` float32 openSMILE functionals of one mono clip."""
-    values = _smile(settings.feature_set).process_signal(np.asarray(waveform_mono, dtype=np.float32), int(sample_rate_hz))
-    return np.asarray(values, dtype=np.float32).reshape(1, -1)
+    samples = np.asarray(waveform_mono, dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "Segment too short, filling with NaN": reported below
+        values = np.asarray(_smile(settings.feature_set).process_signal(samples, int(sample_rate_hz)), dtype=np.float32).reshape(1, -1)
+    if not np.all(np.isfinite(values)):
+        # The cache lists the clip as a failure with this reason; it never stores NaN.
+        raise ValueError(
+            f"openSMILE {settings.feature_set} returned non-finite values for a clip of "
+            f"{samples.size / sample_rate_hz:.3f} s (too short for its analysis windows)"
+        )
+    return values
