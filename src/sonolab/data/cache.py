@@ -399,11 +399,10 @@ def _write_cache(
     # Work grows with audio, not with file count: long clips make even a few hundred files worth workers.
     work_units = max(len(pairs), round(_total_bytes(items) / (MIN_BYTES_PER_WORKER / MIN_FILES_PER_WORKER)))
     processes = workers_for(work_units if len(pairs) > 1 else 1, workers, min_files)
-    if processes > 1 and extract_in_workers:
+    if processes > 1 and extract_in_workers and hasattr(module, "warm_up"):
         # Forked workers inherit what the parent has loaded: import lazily loaded modules and compile
         # numba code (librosa.feature, pyin) once here instead of once per worker.
-        _extract_one(module, "warm-up", np.zeros(module.decode_sample_rate_hz(settings) // 10, np.float32),
-                     module.decode_sample_rate_hz(settings), settings)
+        module.warm_up(settings)
     ids: list[str] = []
     offsets: list[int] = []
     counts: list[int] = []

@@ -10,10 +10,11 @@ voiced frames' energy mean and std. A clip without voiced frames gets 0 for its 
 Output: float32 `(1, dim)`, finite for silence and for clips shorter than a frame (they are
 zero-padded to one F0 frame). `feature_names(settings)` names every column.
 
-Speed: pyin dominates. Its defaults (0.1-semitone grid, 2048-sample frames) cost ~0.1-0.7 s per
-second of audio; the defaults here (0.25-semitone grid, 1024-sample frames at 16 kHz, 10 ms hop)
-cost ~50 ms per second of speech, so 3,000 one-second clips take about 1-2 minutes on 2 cores
-(measured in docs/benchmarks.md). Set `f0=False` to skip it (about 10x faster).
+Speed: pyin dominates (its Viterbi pass grows with the square of the pitch grid). Its defaults
+(0.1-semitone grid, 2048-sample frames) cost ~0.2 s per second of audio; the defaults here
+(0.5-semitone grid, 1024-sample frames at 16 kHz, 20 ms F0 hop, 55-600 Hz) cost ~3-5x less than a
+0.25-semitone grid at a 10 ms hop and move the clip's median F0 by a median 0.25 semitone (measured on
+FSDD; numbers in docs/benchmarks.md, "Feature kinds"). Set `f0=False` to skip pyin (about 10x faster).
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ class Settings(KindSettings):
     f0_min_hz: float = 55.0
     f0_max_hz: float = 600.0
     f0_frame_length_samples: int = 1024
-    f0_resolution_semitones: float = 0.25
+    f0_hop_length_samples: int = 320  # a multiple of hop_length_samples
+    f0_resolution_semitones: float = 0.5
 
     def __post_init__(self) -> None:
         for name in ("sample_rate_hz", "n_fft", "hop_length_samples", "n_mels", "n_mfcc", "f0_frame_length_samples"):
@@ -70,12 +72,22 @@ class Settings(KindSettings):
                 f"functionals: f0_frame_length_samples {self.f0_frame_length_samples} is shorter than two periods "
                 f"of f0_min_hz at {self.sample_rate_hz} Hz (fix: raise it or raise f0_min_hz)"
             )
+        if self.f0_hop_length_samples <= 0 or self.f0_hop_length_samples % self.hop_length_samples:
+            raise ConfigError(
+                f"functionals: f0_hop_length_samples ({self.f0_hop_length_samples}) must be a positive multiple of "
+                f"hop_length_samples ({self.hop_length_samples})"
+            )
         if not self.percentiles or not all(0 <= p <= 100 for p in self.percentiles):
             raise ConfigError("functionals: percentiles must be a non-empty list of values in [0, 100]")
 
 
 def require() -> None:
     """No optional dependency."""
+
+
+def warm_up(settings: Settings) -> None:
+    """Import librosa's lazily loaded modules and compile pyin's numba code (before workers fork)."""
+    extract(np.zeros(settings.sample_rate_hz // 10, np.float32), settings.sample_rate_hz, settings)
 
 
 def decode_sample_rate_hz(settings: Settings) -> int:
@@ -157,16 +169,19 @@ def extract(waveform_mono: np.ndarray, sample_rate_hz: int, settings: Settings) 
         if settings.f0:
             f0_hz, voiced, probability = librosa.pyin(
                 y, fmin=settings.f0_min_hz, fmax=settings.f0_max_hz, sr=settings.sample_rate_hz,
-                frame_length=settings.f0_frame_length_samples, hop_length=settings.hop_length_samples,
+                frame_length=settings.f0_frame_length_samples, hop_length=settings.f0_hop_length_samples,
                 resolution=settings.f0_resolution_semitones, center=True, pad_mode="constant",
             )
-            frames = min(llds.shape[1], f0_hz.shape[0])
+            step = settings.f0_hop_length_samples // settings.hop_length_samples
+            energy = llds[-1, ::step]  # the energy frames centred where the F0 frames are
+            frames = min(energy.shape[0], f0_hz.shape[0])
             voiced = voiced[:frames] & np.isfinite(f0_hz[:frames])
             semitones = 12.0 * np.log2(np.maximum(f0_hz[:frames][voiced], 1e-3) / F0_REFERENCE_HZ)
-            energy_voiced = llds[-1, :frames][voiced]
+            energy_voiced = energy[:frames][voiced]
+            f0_frames_per_s = settings.sample_rate_hz / settings.f0_hop_length_samples
             parts += [
-                _functionals(semitones[np.newaxis, :], settings, frames_per_s).ravel(),
-                _functionals(np.nan_to_num(probability[np.newaxis, :frames]), settings, frames_per_s).ravel(),
+                _functionals(semitones[np.newaxis, :], settings, f0_frames_per_s).ravel(),
+                _functionals(np.nan_to_num(probability[np.newaxis, :frames]), settings, f0_frames_per_s).ravel(),
                 np.array([voiced.mean() if frames else 0.0,
                           energy_voiced.mean() if energy_voiced.size else 0.0,
                           energy_voiced.std() if energy_voiced.size else 0.0]),

@@ -50,6 +50,11 @@ def require() -> None:
         ) from None
 
 
+def warm_up(settings: Settings) -> None:
+    """Load openSMILE's configuration once before workers fork."""
+    _smile(settings.feature_set)
+
+
 def decode_sample_rate_hz(settings: Settings) -> int:
     return int(settings.sample_rate_hz)
 
