@@ -410,7 +410,8 @@ def _write_cache(
     checksum = hashlib.sha256()
     offset = 0
     rate_hz = module.decode_sample_rate_hz(settings)
-    chunks = map_in_workers(_process_chunk, jobs, processes, progress, f"computing {kind} features", [len(job[1]) for job in jobs])
+    chunks = map_in_workers(_process_chunk, jobs, processes, progress, f"computing {kind} features",
+                            [len(job[1]) for job in jobs], chunksize=1)  # a job is already a chunk: balance the tail
     with (folder / FEATURES_FILE).open("wb") as handle:
         for chunk in chunks:
             for item_id, array, reason in chunk:

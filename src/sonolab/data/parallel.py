@@ -53,19 +53,21 @@ def map_in_workers(
     progress: bool = False,
     description: str = "working",
     weights: Sequence[int] | None = None,
+    chunksize: int | None = None,
 ) -> Iterator[Output]:
     """Yield `function(x)` for each input, in order. `workers <= 1` runs in this process.
 
     `function` must be a module-level function (it is pickled to the workers) that never raises for a
     bad file: it should return the problem as a value so one file cannot stop the run. `weights`
-    (e.g. files per chunk) sets how far the progress bar advances per input.
+    (e.g. files per chunk) sets how far the progress bar advances per input. `chunksize`: inputs per
+    task sent to a worker (default: about 8 tasks per worker; pass 1 when inputs are already chunks).
     """
     workers = default_workers() if workers is None else int(workers)
     steps = list(weights) if weights is not None else [1] * len(inputs)
     pool = None
     if workers > 1 and len(inputs) > 1:
         pool = ProcessPoolExecutor(max_workers=min(workers, len(inputs)), mp_context=_context(), initializer=_worker_init)
-        chunk = max(1, min(64, len(inputs) // (workers * 8) or 1))
+        chunk = chunksize or max(1, min(64, len(inputs) // (workers * 8) or 1))
         results: Iterator[Output] = pool.map(function, inputs, chunksize=chunk)  # forks before the bar's thread
     else:
         results = map(function, inputs)
