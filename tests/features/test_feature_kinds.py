@@ -49,6 +49,7 @@ def test_fingerprints_differ_between_settings_and_kinds():
     assert settings_from_dict("aisfx", {"batch_size": 4}).cache_fingerprint() == settings_from_dict("aisfx", {}).cache_fingerprint()
 
 
+@pytest.mark.filterwarnings("ignore:n_fft=.*is too large")  # librosa's reference on clips shorter than n_fft
 def test_batched_cpu_log_mels_equal_librosa():
     settings = FeatureSettings(sample_rate_hz=8000, n_fft=512, hop_length_samples=128, win_length_samples=400, n_mels=40)
     rng = np.random.default_rng(0)
