@@ -104,3 +104,12 @@ def test_missing_opensmile_fails_before_any_work(index, tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="sonolab\\[opensmile\\]"):
         build_feature_cache(index.items, settings_from_dict("opensmile", {}), tmp_path / "cache", workers=1, progress=False)
     assert not (tmp_path / "cache").exists()
+
+
+def test_aisfx_without_its_network_module_is_a_config_error(index, tmp_path, monkeypatch):
+    def missing():
+        raise ModuleNotFoundError("No module named 'sonolab.models.aisfx'")
+
+    monkeypatch.setattr(aisfx, "_default_embedder", missing)
+    with pytest.raises(ConfigError, match="aisfx"):
+        build_feature_cache(index.items, aisfx.Settings(), tmp_path / "cache", workers=1, progress=False)

@@ -49,7 +49,14 @@ class Settings(KindSettings):
 
 
 def require() -> None:
-    """The network ships with sonolab (no optional package)."""
+    """ConfigError when the network's module cannot be loaded (checked once, before any clip)."""
+    try:
+        _default_embedder()
+    except ImportError as error:
+        raise ConfigError(
+            f"the aisfx feature kind needs sonolab.models.aisfx, which this installation lacks ({error}) "
+            "(fix: update sonolab, or choose another feature kind)"
+        ) from None
 
 
 def decode_sample_rate_hz(settings: Settings) -> int:
