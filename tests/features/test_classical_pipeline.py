@@ -3,7 +3,6 @@ outer leave-one-speaker-out fold -> saved head -> the same predictions after loa
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
