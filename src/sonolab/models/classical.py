@@ -17,8 +17,10 @@ is kept so tests can check that the numpy predictions equal scikit-learn's.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import warnings
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,7 @@ from sonolab.errors import ConfigError, DatasetError
 HEADS = ("logistic_regression", "linear_svm", "rbf_svm")
 SCORINGS = {"balanced_accuracy": "balanced_accuracy", "macro_f1": "f1_macro"}
 DEFAULT_C_GRIDS = {
-    "logistic_regression": (0.001, 0.01, 0.1, 1.0, 10.0),
+    "logistic_regression": (0.001, 0.01, 0.1, 1.0),
     "linear_svm": (0.0001, 0.001, 0.01, 0.1, 1.0),
     "rbf_svm": (0.1, 1.0, 10.0, 100.0),
 }
@@ -49,8 +51,9 @@ class ClassicalHeadSettings:
     scoring: str = "balanced_accuracy"  # or "macro_f1"
     inner_folds: int | None = None  # None: leave-one-group-out up to 10 groups, else 5 grouped folds
     class_weight: str | None = "balanced"
-    max_iter: int = 10000
+    max_iter: int = 1000  # solver iterations; weakly regularised fits may stop here (a warning, filtered)
     seed: int = 0
+    blas_threads: int | None = 1  # BLAS threads during the fit; None leaves the process setting
 
     def __post_init__(self) -> None:
         if self.scoring not in SCORINGS:
@@ -269,6 +272,19 @@ def _arrays_of(head: str, pipeline: Any) -> dict[str, np.ndarray]:
     return arrays
 
 
+@contextlib.contextmanager
+def _blas_threads(count: int | None) -> Iterator[None]:
+    """Limit BLAS threads: these fits are many small matrix products, where OpenBLAS threads spinning on
+    a shared 2-core machine made logistic regression ~40x slower (3.3 s vs 0.07 s for one FSDD fit)."""
+    if count is None:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=count, user_api="blas"):
+        yield
+
+
 def fit_classical_head(features: np.ndarray, labels: np.ndarray, groups: np.ndarray, head: str,
                        settings: ClassicalHeadSettings | None = None) -> ClassicalHead:
     """Fit `head` on the TRAINING rows given (features `(n, dim)`, labels and groups `(n,)`).
@@ -297,7 +313,7 @@ def fit_classical_head(features: np.ndarray, labels: np.ndarray, groups: np.ndar
         _estimator(head, settings), [{f"model__{k}": [v] for k, v in point.items()} for point in grid],
         scoring=SCORINGS[settings.scoring], cv=splits, refit=True, n_jobs=1, error_score="raise",
     )
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _blas_threads(settings.blas_threads):
         # A validation group without some class is normal in leave-one-group-out; liblinear may stop at max_iter.
         warnings.filterwarnings("ignore", message=".*y_pred contains classes not in y_true.*")
         warnings.filterwarnings("ignore", message=".*number of members in any class.*")
