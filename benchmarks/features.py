@@ -2,6 +2,8 @@
 over the cache vs over features computed on the fly. All timings come from one run on one machine.
 
 For each set (the FSDD recordings and a generated ESC-50-sized set of 5 s clips at 44.1 kHz):
+  (a0) a plain per-file librosa loop in memory: librosa.load (resampled to the feature rate),
+      melspectrogram, power_to_db; nothing written. This is the baseline cold extraction must beat;
   (a) the users' naive loop: librosa.load per file (resampled to the feature rate), melspectrogram,
       power_to_db(ref=np.max), a 224x224 PNG written with matplotlib (librosa.display.specshow);
   (b) sonolab's cold extraction: `build_feature_cache` into an empty folder (decode + resample in
@@ -13,11 +15,14 @@ For each set (the FSDD recordings and a generated ESC-50-sized set of 5 s clips 
       into log-mels per item inside the Dataset. For context, the default CNN's forward+backward rate
       on a few batches is timed too (a full CPU epoch of the model would take many minutes).
 
-The same feature settings are used in (a), (b) and (c). Files are read once before the timings so
-that every path sees a warm OS page cache.
+The same feature settings are used in (a0), (a), (b) and (c). Files are read once before the timings
+so that every path sees a warm OS page cache. (a0) and (b) alternate `--repeats` times in one run
+(the machine is shared) and their medians are compared; (a0) runs in this process after a warm-up
+call, (b) in a fresh process each time (its imports happen before its clock starts, as for (a0)).
 
     python benchmarks/features.py                 # full run: 3,000 FSDD + 2,000 ESC-50-sized clips
     python benchmarks/features.py --limit 100     # quick run on the first 100 clips of each set
+    python benchmarks/features.py --limit 300 --sets fsdd --no-png --model-batches 0 --no-epochs
 """
 
 from __future__ import annotations
@@ -83,6 +88,23 @@ def naive_png_loop(paths: list[Path], settings: FeatureSettings, out_dir: Path) 
             figure.savefig(out_dir / f"{path.stem}.png", dpi=100)
             plt.close(figure)
     return watch.seconds
+
+
+# --- (a0) the plain in-memory librosa loop ------------------------------------------------------------
+
+def plain_librosa_loop(paths: list[Path], settings: FeatureSettings) -> float:
+    """Seconds for librosa.load + melspectrogram + power_to_db per file, results kept in memory."""
+    import librosa
+
+    start = time.perf_counter()
+    matrices = []
+    for path in paths:
+        y, sr = librosa.load(str(path), sr=settings.sample_rate_hz)
+        mel = librosa.feature.melspectrogram(
+            y=y, sr=sr, n_fft=settings.n_fft, hop_length=settings.hop_length_samples, n_mels=settings.n_mels
+        )
+        matrices.append(librosa.power_to_db(mel, ref=np.max))
+    return time.perf_counter() - start
 
 
 # --- (b) sonolab's cold extraction, in a child process to measure its peak memory -------------------
@@ -219,7 +241,7 @@ def warm_page_cache(paths: list[Path]) -> None:
 
 
 def run_set(name: str, root: Path, limit: int | None, work_dir: Path, workers: int | None,
-            model_batches: int) -> dict[str, Any]:
+            model_batches: int, repeats: int = 3, png: bool = True, epochs: bool = True) -> dict[str, Any]:
     from sonolab.data.registry import load_dataset
 
     spec = SETS[name]
@@ -232,19 +254,27 @@ def run_set(name: str, root: Path, limit: int | None, work_dir: Path, workers: i
     print(f"settings: {json.dumps(spec['settings'])}, framing: default recipe, model: default recipe", flush=True)
     warm_page_cache(paths)
 
-    naive_stages = naive_png_loop(paths, settings, work_dir / f"{name}-png")
-    naive_s = sum(naive_stages.values())
-    shutil.rmtree(work_dir / f"{name}-png", ignore_errors=True)
-    stages = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in naive_stages.items())
-    print(f"(a) users' loop (librosa + PNG):       {naive_s:8.1f} s  {count / naive_s:8.1f} clips/s  [{stages}]", flush=True)
-
     cache_dir = work_dir / f"{name}-cache"
-    shutil.rmtree(cache_dir, ignore_errors=True)
-    cold = cold_extraction(spec["dataset"], root, limit, settings, cache_dir, workers)
-    cold_s = cold["seconds"]
+    plain_librosa_loop(paths[:5], settings)  # warm-up: librosa's lazy imports are not timed
+    plain_runs: list[float] = []
+    cold_runs: list[dict[str, Any]] = []
+    for _ in range(max(1, repeats)):
+        plain_runs.append(plain_librosa_loop(paths, settings))
+        shutil.rmtree(cache_dir, ignore_errors=True)
+        cold_runs.append(cold_extraction(spec["dataset"], root, limit, settings, cache_dir, workers))
+    plain_s = float(np.median(plain_runs))
+    cold_s = float(np.median([run["seconds"] for run in cold_runs]))
+    cold = cold_runs[-1]
+    cold_list = ", ".join(f"{run['seconds']:.2f}" for run in cold_runs)
     print(
-        f"(b) sonolab cold extraction to cache:  {cold_s:8.1f} s  {count / cold_s:8.1f} clips/s  "
-        f"{ratio(naive_s, cold_s)} than (a)  ({cold['cached']} cached, {cold['failures']} failed)",
+        f"(a0) plain librosa loop in memory:      {plain_s:8.2f} s  {count / plain_s:8.1f} clips/s  "
+        f"(median of {len(plain_runs)}: {', '.join(f'{t:.2f}' for t in plain_runs)})",
+        flush=True,
+    )
+    print(
+        f"(b) sonolab cold extraction to cache:  {cold_s:8.2f} s  {count / cold_s:8.1f} clips/s  "
+        f"{ratio(plain_s, cold_s)} than (a0)  (median of {len(cold_runs)}: "
+        f"{cold_list}; {cold['cached']} cached, {cold['failures']} failed)",
         flush=True,
     )
     print(
@@ -252,6 +282,19 @@ def run_set(name: str, root: Path, limit: int | None, work_dir: Path, workers: i
         f"{cold['peak_rss_largest_worker_mib']:.0f} MiB",
         flush=True,
     )
+    naive_s = float("nan")
+    naive_stages: dict[str, float] = {}
+    if png:
+        naive_stages = naive_png_loop(paths, settings, work_dir / f"{name}-png")
+        naive_s = sum(naive_stages.values())
+        shutil.rmtree(work_dir / f"{name}-png", ignore_errors=True)
+        stages = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in naive_stages.items())
+        print(f"(a) users' loop (librosa + PNG):       {naive_s:8.1f} s  {count / naive_s:8.1f} clips/s  "
+              f"[{stages}]; (b) is {ratio(naive_s, cold_s)}", flush=True)
+    if not epochs:
+        shutil.rmtree(cache_dir, ignore_errors=True)
+        return {"clips": count, "settings": spec["settings"], "plain": plain_runs, "cold": cold_runs,
+                "naive": {"seconds": naive_s, "stages": naive_stages}}
 
     epochs = epochs_cache_vs_fly(items, index.classes, settings, cache_dir, model_batches)
     cached_s, fly_s, rate = epochs["cached_data_s"], epochs["on_the_fly_data_s"], epochs["model_samples_per_s"]
@@ -270,8 +313,8 @@ def run_set(name: str, root: Path, limit: int | None, work_dir: Path, workers: i
             flush=True,
         )
     shutil.rmtree(cache_dir, ignore_errors=True)
-    return {"clips": count, "settings": spec["settings"], "naive": {"seconds": naive_s, "stages": naive_stages},
-            "cold": cold, "epochs": epochs}
+    return {"clips": count, "settings": spec["settings"], "plain": plain_runs, "cold": cold_runs,
+            "naive": {"seconds": naive_s, "stages": naive_stages}, "epochs": epochs}
 
 
 def main() -> None:
@@ -284,6 +327,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None, help="decode processes for (b) (default: sonolab's)")
     parser.add_argument("--model-batches", type=int, default=3,
                         help="batches of the default CNN's forward+backward to time for context (0: skip)")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating repeats of (a0) and (b); medians reported")
+    parser.add_argument("--no-png", action="store_true", help="skip (a), the PNG loop")
+    parser.add_argument("--no-epochs", action="store_true", help="skip (c), the data-loading epochs")
     parser.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
     args = parser.parse_args()
 
@@ -301,7 +347,8 @@ def main() -> None:
             root = generate_esc50_like(args.work_dir / f"esc50-like-{clips}", clips)
         else:
             parser.error(f"unknown set {name!r} (use fsdd, esc50)")
-        results[name] = run_set(name, root, args.limit, args.work_dir, args.workers, args.model_batches)
+        results[name] = run_set(name, root, args.limit, args.work_dir, args.workers, args.model_batches,
+                                args.repeats, not args.no_png, not args.no_epochs)
     print(f"\npeak memory of the benchmark process itself: {peak_rss_mib():.0f} MiB; total run {time.perf_counter() - started:.0f} s")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str))

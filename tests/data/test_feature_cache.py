@@ -84,7 +84,11 @@ def test_corrupt_or_partial_cache_is_detected_and_rebuilt(index, tmp_path, damag
     np.testing.assert_array_equal(FeatureCache.open(cache_dir, SETTINGS).get(good[1].item_id), reference)
 
 
-def test_parallel_build_matches_and_refuses_to_overwrite_other_folders(index, tmp_path):
+def test_parallel_build_matches_and_refuses_to_overwrite_other_folders(index, tmp_path, monkeypatch):
+    import sonolab.data.cache as cache_module
+
+    monkeypatch.setattr(cache_module, "MIN_FILES_PER_WORKER", 1)  # use workers even for this tiny set
+    monkeypatch.setattr(cache_module, "CHUNK_FILES", 3)  # several chunks, out-of-order completion possible
     serial = build_feature_cache(index.items, SETTINGS, tmp_path / "serial", workers=1, progress=False)
     parallel = build_feature_cache(index.items, SETTINGS, tmp_path / "parallel", workers=2, progress=False)
     assert serial.cached_count == parallel.cached_count == 8 and len(parallel.failures) == 3

@@ -1,0 +1,357 @@
+"""Classical heads on clip vectors: logistic regression, linear SVM, RBF SVM (scikit-learn).
+
+`fit_classical_head(features, labels, groups, head, settings)` receives the TRAINING rows only. It
+chooses C (and gamma) by an inner cross-validation grouped by those rows' groups (leave-one-group-out,
+or GroupKFold), scored by balanced accuracy or macro-F1, then refits on all training rows. Features
+are standardised inside the pipeline (the scaler is fitted on the training rows of each fit).
+
+Probabilities: logistic regression has its own. The SVMs' one-vs-rest decision scores are calibrated
+by temperature scaling, `softmax(scores / T)`, with T fitted on out-of-fold scores of the same inner
+splits: argmax-preserving, so `predict` is the SVM's own decision.
+
+The fitted head is held as plain arrays (scaler, coefficients or support vectors, intercepts,
+temperature) and predicts with numpy; `save` writes them as safetensors + JSON, `load_classical_head`
+reads them back without pickle. `ClassicalHead.sklearn_pipeline` (fitted heads only, never saved)
+is kept so tests can check that the numpy predictions equal scikit-learn's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import warnings
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sonolab.atomic import atomic_path, write_json_atomic
+from sonolab.errors import ConfigError, DatasetError
+
+HEADS = ("logistic_regression", "linear_svm", "rbf_svm")
+SCORINGS = {"balanced_accuracy": "balanced_accuracy", "macro_f1": "f1_macro"}
+DEFAULT_C_GRIDS = {
+    "logistic_regression": (0.001, 0.01, 0.1, 1.0),
+    "linear_svm": (0.0001, 0.001, 0.01, 0.1, 1.0),
+    "rbf_svm": (0.1, 1.0, 10.0, 100.0),
+}
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "head.safetensors"
+CONFIG_FILE = "head.json"
+
+
+@dataclass(frozen=True)
+class ClassicalHeadSettings:
+    """How a head's hyperparameters are chosen. Grids are tried exhaustively by the inner CV."""
+
+    c_grid: tuple[float, ...] | None = None  # None: the head's default grid (DEFAULT_C_GRIDS)
+    gamma_scale_grid: tuple[float, ...] = (0.1, 1.0, 10.0)  # RBF gamma = value / n_features (1.0 is sklearn's "scale" on standardised data)
+    scoring: str = "balanced_accuracy"  # or "macro_f1"
+    inner_folds: int | None = None  # None: leave-one-group-out up to 10 groups, else 5 grouped folds
+    class_weight: str | None = "balanced"
+    max_iter: int = 1000  # solver iterations; weakly regularised fits may stop here (a warning, filtered)
+    seed: int = 0
+    blas_threads: int | None = 1  # BLAS threads during the fit; None leaves the process setting
+
+    def __post_init__(self) -> None:
+        if self.scoring not in SCORINGS:
+            raise ConfigError(f"classical head scoring must be one of {', '.join(SCORINGS)}, got {self.scoring!r}")
+        if self.c_grid is not None and (not self.c_grid or min(self.c_grid) <= 0):
+            raise ConfigError("classical head c_grid must be a non-empty list of positive values")
+        if not self.gamma_scale_grid or min(self.gamma_scale_grid) <= 0:
+            raise ConfigError("classical head gamma_scale_grid must be a non-empty list of positive values")
+        if self.inner_folds is not None and self.inner_folds < 2:
+            raise ConfigError(f"classical head inner_folds must be at least 2 (or null), got {self.inner_folds}")
+        if self.class_weight not in (None, "balanced"):
+            raise ConfigError(f"classical head class_weight must be 'balanced' or null, got {self.class_weight!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, payload: dict[str, Any]) -> "ClassicalHeadSettings":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(payload) - known)
+        if unknown:
+            raise ConfigError(f"unknown classical head setting {unknown[0]!r} (known: {', '.join(sorted(known))})")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in payload.items()})
+
+
+def inner_splits(groups: np.ndarray, inner_folds: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Grouped (train, validation) index pairs over the given rows: no group is on both sides."""
+    from sklearn.model_selection import GroupKFold, LeaveOneGroupOut
+
+    groups = np.asarray(groups)
+    n_groups = len(np.unique(groups))
+    if n_groups < 2:
+        raise DatasetError(f"the inner cross-validation needs at least 2 groups in the training rows, got {n_groups}")
+    if inner_folds is None and n_groups <= 10:
+        splitter: Any = LeaveOneGroupOut()
+    else:
+        splitter = GroupKFold(n_splits=min(inner_folds or 5, n_groups))
+    dummy = np.zeros(len(groups))
+    return [(train, validation) for train, validation in splitter.split(dummy, dummy, groups)]
+
+
+def _estimator(head: str, settings: ClassicalHeadSettings) -> Any:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC, LinearSVC
+
+    if head == "logistic_regression":
+        model: Any = LogisticRegression(class_weight=settings.class_weight, max_iter=settings.max_iter)
+    elif head == "linear_svm":
+        model = LinearSVC(class_weight=settings.class_weight, max_iter=settings.max_iter, random_state=settings.seed, dual="auto")
+    elif head == "rbf_svm":
+        model = SVC(kernel="rbf", class_weight=settings.class_weight, max_iter=-1, decision_function_shape="ovr")
+    else:
+        raise ConfigError(f"unknown classical head {head!r} (fix: use one of {', '.join(HEADS)})")
+    return Pipeline([("scaler", StandardScaler()), ("model", model)])
+
+
+def _grid(head: str, settings: ClassicalHeadSettings, n_features: int) -> list[dict[str, float]]:
+    c_values = settings.c_grid or DEFAULT_C_GRIDS[head]
+    if head != "rbf_svm":
+        return [{"C": float(c)} for c in c_values]
+    return [{"C": float(c), "gamma": float(g) / n_features} for c in c_values for g in settings.gamma_scale_grid]
+
+
+def _softmax(scores: np.ndarray) -> np.ndarray:
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def _as_class_scores(decision: np.ndarray) -> np.ndarray:
+    """(n, n_classes) scores; a binary decision s becomes [-s/2, s/2] (softmax of it is sigmoid(s))."""
+    decision = np.asarray(decision, dtype=np.float64)
+    if decision.ndim == 1:
+        return np.column_stack([-decision / 2.0, decision / 2.0])
+    return decision
+
+
+def _fit_temperature(scores: np.ndarray, label_index: np.ndarray) -> float:
+    """The T > 0 minimising the log loss of softmax(scores / T) (scipy's bounded scalar search on log T)."""
+    from scipy.optimize import minimize_scalar
+
+    def loss(log_t: float) -> float:
+        probabilities = _softmax(scores / np.exp(log_t))
+        return float(-np.mean(np.log(np.clip(probabilities[np.arange(len(label_index)), label_index], 1e-12, None))))
+
+    result = minimize_scalar(loss, bounds=(np.log(1e-3), np.log(1e3)), method="bounded")
+    return float(np.exp(result.x))
+
+
+def _out_of_fold_scores(pipeline: Any, features: np.ndarray, labels: np.ndarray, classes: np.ndarray,
+                        splits: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Decision scores of each row from a model fitted without its group (a class absent from an
+    inner training fold gets the row's lowest score minus one)."""
+    from sklearn.base import clone
+
+    scores = np.full((len(labels), len(classes)), np.nan)
+    for train, validation in splits:
+        model = clone(pipeline).fit(features[train], labels[train])
+        fold_classes = model.classes_
+        fold_scores = _as_class_scores(model.decision_function(features[validation]))
+        if len(fold_classes) == 1:
+            fold_scores = np.zeros((len(validation), 1))
+        columns = np.searchsorted(classes, fold_classes)
+        block = np.full((len(validation), len(classes)), np.nan)
+        block[:, columns] = fold_scores
+        low = np.nanmin(block, axis=1, keepdims=True) - 1.0
+        scores[validation] = np.where(np.isnan(block), low, block)
+    return scores
+
+
+@dataclass
+class ClassicalHead:
+    """A fitted head as plain arrays; predicts with numpy."""
+
+    head: str
+    classes: np.ndarray
+    arrays: dict[str, np.ndarray]  # scaler_mean, scaler_scale, and coef/intercept or support_vectors/dual_coef/intercept/n_support
+    chosen: dict[str, float]
+    inner_cv_scores: list[dict[str, Any]]
+    scoring: str
+    settings: ClassicalHeadSettings
+    temperature: float | None = None
+    n_training_rows: int = 0
+    sklearn_pipeline: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def n_features(self) -> int:
+        return int(self.arrays["scaler_mean"].shape[0])
+
+    def _standardised(self, features: np.ndarray) -> np.ndarray:
+        features = np.asarray(features, dtype=np.float64)
+        if features.ndim != 2 or features.shape[1] != self.n_features:
+            raise ValueError(f"expected features of shape (n, {self.n_features}), got {features.shape}")
+        return (features - self.arrays["scaler_mean"]) / self.arrays["scaler_scale"]
+
+    def decision_function(self, features: np.ndarray) -> np.ndarray:
+        """scikit-learn's decision_function: (n,) for two classes, (n, n_classes) one-vs-rest otherwise."""
+        x = self._standardised(features)
+        if self.head in ("logistic_regression", "linear_svm"):
+            scores = x @ self.arrays["coef"].T + self.arrays["intercept"]
+            return scores[:, 0] if scores.shape[1] == 1 else scores
+        return _rbf_decision(x, self.arrays, float(self.chosen["gamma"]), len(self.classes))
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        """(n, n_classes) probabilities in the order of `classes`."""
+        scores = _as_class_scores(self.decision_function(features))
+        if self.head == "logistic_regression":  # multinomial softmax; binary: sigmoid(s) via [-s/2, s/2]
+            return _softmax(scores)
+        return _softmax(scores / float(self.temperature or 1.0))
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        return self.classes[np.argmax(_as_class_scores(self.decision_function(features)), axis=1)]
+
+    def save(self, folder: str | Path) -> Path:
+        """Write `head.safetensors` (arrays) and `head.json` (everything else) atomically; no pickle."""
+        from safetensors.numpy import save_file
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        with atomic_path(folder / WEIGHTS_FILE) as temporary:
+            save_file({name: np.ascontiguousarray(value) for name, value in self.arrays.items()}, str(temporary))
+        write_json_atomic(folder / CONFIG_FILE, {
+            "format": FORMAT_VERSION, "head": self.head, "classes": [_json_value(c) for c in self.classes],
+            "chosen": self.chosen, "inner_cv_scores": self.inner_cv_scores, "scoring": self.scoring,
+            "temperature": self.temperature, "n_training_rows": self.n_training_rows,
+            "settings": self.settings.to_dict(),
+        })
+        return folder
+
+
+def _json_value(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _rbf_decision(x: np.ndarray, arrays: dict[str, np.ndarray], gamma: float, n_classes: int) -> np.ndarray:
+    """libsvm's one-vs-one RBF decisions turned into scikit-learn's one-vs-rest shape."""
+    support = arrays["support_vectors"]
+    squared = (x**2).sum(axis=1)[:, None] + (support**2).sum(axis=1)[None, :] - 2.0 * x @ support.T
+    kernel = np.exp(-gamma * np.maximum(squared, 0.0))  # (n, n_sv)
+    dual, intercept = arrays["dual_coef"], arrays["intercept"]
+    if n_classes == 2:
+        return kernel @ dual[0] + intercept[0]
+    starts = np.concatenate([[0], np.cumsum(arrays["n_support"])]).astype(int)
+    pairs = []
+    for i in range(n_classes):
+        for j in range(i + 1, n_classes):
+            si, sj = slice(starts[i], starts[i + 1]), slice(starts[j], starts[j + 1])
+            pairs.append(kernel[:, si] @ dual[j - 1, si] + kernel[:, sj] @ dual[i, sj] + intercept[len(pairs)])
+    ovo = np.column_stack(pairs)
+    # scikit-learn's _ovr_decision_function: votes plus confidences squashed into (-1/3, 1/3).
+    votes = np.zeros((len(x), n_classes))
+    confidence = np.zeros((len(x), n_classes))
+    k = 0
+    for i in range(n_classes):
+        for j in range(i + 1, n_classes):
+            confidence[:, i] += ovo[:, k]
+            confidence[:, j] -= ovo[:, k]
+            votes[ovo[:, k] >= 0, i] += 1
+            votes[ovo[:, k] < 0, j] += 1
+            k += 1
+    return votes + confidence / (3.0 * (np.abs(confidence) + 1.0))
+
+
+def _arrays_of(head: str, pipeline: Any) -> dict[str, np.ndarray]:
+    scaler, model = pipeline.named_steps["scaler"], pipeline.named_steps["model"]
+    arrays = {"scaler_mean": scaler.mean_.astype(np.float64), "scaler_scale": scaler.scale_.astype(np.float64)}
+    if head == "rbf_svm":
+        arrays.update({
+            "support_vectors": model.support_vectors_.astype(np.float64), "dual_coef": model.dual_coef_.astype(np.float64),
+            "intercept": model.intercept_.astype(np.float64), "n_support": model.n_support_.astype(np.int64),
+        })
+    else:
+        arrays.update({"coef": np.atleast_2d(model.coef_).astype(np.float64), "intercept": np.atleast_1d(model.intercept_).astype(np.float64)})
+    return arrays
+
+
+@contextlib.contextmanager
+def _blas_threads(count: int | None) -> Iterator[None]:
+    """Limit BLAS threads: these fits are many small matrix products, where OpenBLAS threads spinning on
+    a shared 2-core machine made logistic regression ~40x slower (3.3 s vs 0.07 s for one FSDD fit)."""
+    if count is None:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=count, user_api="blas"):
+        yield
+
+
+def fit_classical_head(features: np.ndarray, labels: np.ndarray, groups: np.ndarray, head: str,
+                       settings: ClassicalHeadSettings | None = None) -> ClassicalHead:
+    """Fit `head` on the TRAINING rows given (features `(n, dim)`, labels and groups `(n,)`).
+
+    Hyperparameters are chosen by the inner CV over these rows' groups only, then the head is
+    refitted on all of them. Pass no test row: the test fold must not influence any choice.
+    """
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.model_selection import GridSearchCV
+
+    settings = settings or ClassicalHeadSettings()
+    if head not in HEADS:
+        raise ConfigError(f"unknown classical head {head!r} (fix: use one of {', '.join(HEADS)})")
+    features = np.asarray(features, dtype=np.float64)
+    labels, groups = np.asarray(labels), np.asarray(groups)
+    if features.ndim != 2 or len(features) != len(labels) or len(labels) != len(groups):
+        raise ValueError(f"features (n, dim), labels (n,) and groups (n,) disagree: {features.shape}, {labels.shape}, {groups.shape}")
+    if not np.all(np.isfinite(features)):
+        raise DatasetError("classical head features contain NaN or infinite values (fix: check the feature cache)")
+    classes = np.unique(labels)
+    if len(classes) < 2:
+        raise DatasetError(f"a classical head needs at least 2 classes in the training rows, got {len(classes)}")
+    splits = inner_splits(groups, settings.inner_folds)
+    grid = _grid(head, settings, features.shape[1])
+    search = GridSearchCV(
+        _estimator(head, settings), [{f"model__{k}": [v] for k, v in point.items()} for point in grid],
+        scoring=SCORINGS[settings.scoring], cv=splits, refit=True, n_jobs=1, error_score="raise",
+    )
+    with warnings.catch_warnings(), _blas_threads(settings.blas_threads):
+        # A validation group without some class is normal in leave-one-group-out; liblinear may stop at max_iter.
+        warnings.filterwarnings("ignore", message=".*y_pred contains classes not in y_true.*")
+        warnings.filterwarnings("ignore", message=".*number of members in any class.*")
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        search.fit(features, labels)
+        pipeline = search.best_estimator_
+        temperature = None
+        if head != "logistic_regression":
+            scores = _out_of_fold_scores(pipeline, features, labels, classes, splits)
+            temperature = _fit_temperature(scores, np.searchsorted(classes, labels))
+    chosen = {key.removeprefix("model__"): float(value) for key, value in search.best_params_.items()}
+    results = search.cv_results_
+    inner_scores = [
+        {"params": {k.removeprefix("model__"): float(v) for k, v in params.items()},
+         "mean": float(results["mean_test_score"][i]), "std": float(results["std_test_score"][i])}
+        for i, params in enumerate(results["params"])
+    ]
+    return ClassicalHead(
+        head=head, classes=classes, arrays=_arrays_of(head, pipeline), chosen=chosen, inner_cv_scores=inner_scores,
+        scoring=settings.scoring, settings=settings, temperature=temperature, n_training_rows=len(labels),
+        sklearn_pipeline=pipeline,
+    )
+
+
+def load_classical_head(folder: str | Path) -> ClassicalHead:
+    """Read a head saved by `ClassicalHead.save` (safetensors + JSON; nothing is executed)."""
+    from safetensors.numpy import load_file
+
+    folder = Path(folder)
+    for name in (WEIGHTS_FILE, CONFIG_FILE):
+        if not (folder / name).is_file():
+            raise DatasetError(f"{folder / name}: missing (fix: point at a folder written by a classical head's save)")
+    config = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+    if config.get("format") != FORMAT_VERSION or config.get("head") not in HEADS:
+        raise DatasetError(f"{folder / CONFIG_FILE}: not a classical head of format {FORMAT_VERSION}")
+    return ClassicalHead(
+        head=config["head"], classes=np.asarray(config["classes"]), arrays=load_file(str(folder / WEIGHTS_FILE)),
+        chosen={k: float(v) for k, v in config["chosen"].items()}, inner_cv_scores=config["inner_cv_scores"],
+        scoring=config["scoring"], settings=ClassicalHeadSettings.from_dict(config["settings"]),
+        temperature=config.get("temperature"), n_training_rows=int(config.get("n_training_rows", 0)),
+    )
