@@ -300,19 +300,6 @@ def compute_dataset_max_reference(training_db_re_unity: Iterable[np.ndarray], se
     return float(10.0 ** (maximum_db / settings.db_per_decade))
 
 
-def log_mel_re_unity_batch(
-    waveforms: list[np.ndarray], settings: FeatureSettings, batch_size: int = 32
-) -> list[np.ndarray]:
-    """dB-re-unity log-mels of several mono waveforms `(samples,)` at `settings.sample_rate_hz`.
-
-    Delegates to the batched torch path `sonolab.audio.fast_features.log_mel_re_unity_batch`, which
-    equals the librosa loop `log_mel_re_unity_batch_librosa` within 1e-3 dB (tested).
-    """
-    from sonolab.audio.fast_features import log_mel_re_unity_batch as fast_batch  # torch only when used
-
-    return fast_batch(waveforms, settings, batch_size=batch_size)
-
-
 def log_mel_re_unity_batch_librosa(waveforms: list[np.ndarray], settings: FeatureSettings) -> list[np.ndarray]:
     """Reference implementation (one librosa call per waveform), kept for tests and benchmarks."""
     return [power_to_db_re_unity(mel_power(waveform, settings), settings) for waveform in waveforms]

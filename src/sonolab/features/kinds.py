@@ -20,12 +20,13 @@ import numpy as np
 from sonolab.audio.features import FeatureSettings
 from sonolab.errors import ConfigError
 
-KINDS: tuple[str, ...] = ("logmel", "aisfx", "functionals", "opensmile")
+KINDS: tuple[str, ...] = ("logmel", "aisfx", "functionals", "opensmile", "musicnn")
 _MODULES = {
     "logmel": "sonolab.features.logmel",
     "aisfx": "sonolab.features.aisfx",
     "functionals": "sonolab.features.functionals",
     "opensmile": "sonolab.features.opensmile_kind",
+    "musicnn": "sonolab.features.musicnn_kind",
 }
 
 

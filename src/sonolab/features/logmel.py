@@ -19,10 +19,9 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 
-import librosa
 import numpy as np
 
-from sonolab.audio.features import FeatureSettings, log_mel_re_unity, power_to_db_re_unity
+from sonolab.audio.features import FeatureSettings, log_mel_re_unity, mel_filter_weights, power_to_db_re_unity
 
 Settings = FeatureSettings
 EXTRACT_IN_WORKERS = True
@@ -66,10 +65,7 @@ def _analysis(settings: FeatureSettings) -> tuple[np.ndarray, np.ndarray]:
     window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(length) / length)
     left = (settings.n_fft - length) // 2
     window = np.pad(window, (left, settings.n_fft - length - left))
-    bank = librosa.filters.mel(
-        sr=settings.sample_rate_hz, n_fft=settings.n_fft, n_mels=settings.n_mels,
-        fmin=settings.min_frequency_hz, fmax=settings.max_frequency_hz,
-    )
+    bank = mel_filter_weights(settings)  # the settings' mel scale and filter normalisation (slaney or htk / unit_sum)
     return window, bank.astype(np.float64)
 
 
@@ -101,7 +97,12 @@ def log_mel_re_unity_batch_cpu(waveforms: Sequence[np.ndarray], settings: Featur
     for group in length_groups(lengths, batch_size, MAX_BATCH_SAMPLES):
         padded = np.zeros((len(group), max(lengths[index] for index in group)), dtype=np.float64)
         for row, index in enumerate(group):
-            padded[row, : lengths[index]] = waveforms[index]
+            waveform = waveforms[index]
+            if settings.peak_normalise:  # as `mel_power` does (the aisfx input)
+                from sonolab.audio.aisfx_input import peak_normalise
+
+                waveform = peak_normalise(np.asarray(waveform, dtype=np.float32))
+            padded[row, : lengths[index]] = waveform
         db = power_to_db_re_unity(_mel_power_padded(padded, settings), settings)
         for row, index in enumerate(group):
             results[index] = np.ascontiguousarray(db[row, :, : 1 + lengths[index] // hop])
