@@ -61,7 +61,10 @@ def main() -> None:
         make_clips(data, args.clips)
         print(f"generated {args.clips} clips in {time.perf_counter() - started:.0f} s")
     recipe_path = work / "recipe.yaml"
-    recipe_path.write_text(yaml.safe_dump(RECIPE))
+    recipe = dict(RECIPE)
+    if '"baseline"' in (args.src / "sonolab" / "train" / "config.py").read_text():
+        recipe["baseline"] = {"enabled": False}  # the same work as before the baseline existed: the CNN's folds only
+    recipe_path.write_text(yaml.safe_dump(recipe))
     out = work / f"run-{time.strftime('%H%M%S')}"
     command = [sys.executable, "-c", "import sys; from sonolab.cli import main; sys.argv[0] = 'sonolab'; main()",
                "train", str(recipe_path), "--root", str(data), "--out", str(out), "--no-progress"]

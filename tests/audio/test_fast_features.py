@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from sonolab.audio import features
 from sonolab.audio.fast_features import analysis_window, log_mel_re_unity_batch, mel_filter_bank
 from sonolab.audio.features import (
     AMIN_POWER,
@@ -119,14 +118,6 @@ def test_channels_mono_mean_and_multichannel() -> None:
     assert multi_db[0].shape == (2, 64, 1 + 8000 // 256)
     assert multi_db[1].shape == (64, 1 + 8000 // 256)
     _assert_close_above_floor(multi_db[0], log_mel_re_unity(stereo, 8000, multi_settings), "stereo channels")
-
-
-def test_reference_api_delegates_to_fast_path() -> None:
-    settings = FeatureSettings(sample_rate_hz=8000)
-    signals = _signals(8000, np.random.default_rng(11))
-    for via_features, direct in zip(features.log_mel_re_unity_batch(signals, settings), log_mel_re_unity_batch(signals, settings)):
-        np.testing.assert_array_equal(via_features, direct)
-    assert features.log_mel_re_unity_batch([], settings) == []
 
 
 def test_filter_bank_and_window_cached_per_settings_and_threads_untouched() -> None:

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from dataset_fixtures import make_folder_tree, write_bad_files
 
-from sonolab.audio.features import FeatureSettings, log_mel_re_unity, log_mel_re_unity_batch
+from sonolab.audio.features import FeatureSettings, log_mel_re_unity
+from sonolab.features.logmel import log_mel_re_unity_batch_cpu as log_mel_re_unity_batch
 from sonolab.audio.io import load_audio
 from sonolab.data.cache import FeatureCache, build_feature_cache, dataset_max_reference
 from sonolab.data.registry import load_dataset

@@ -17,7 +17,7 @@ from sonolab.train.runner import run
 
 CLASSICAL = {
     "task": "classical", "dataset": "fsdd",
-    "features": {"kind": "functionals", "f0": False, "sample_rate_hz": 8000},
+    "features": {"kind": "functionals", "f0": False},
     "split": {"strategy": "loso", "max_folds": 2},
     "head": {"name": "logistic_regression"},
     "seeds": [0],
