@@ -40,18 +40,21 @@ class SearchSettings:
     min_duration_ratio: float = 0.84  # time stretch 0.85-1.15 (either direction) plus margin
     max_duration_ratio: float = 1.19
     duration_ratio_steps: int = 9
-    fan_out: int = 4  # peaks paired with each anchor
-    max_pair_frames: int = 40
+    fan_out: int = 6  # peaks paired with each anchor
+    max_pair_frames: int = 60
     max_pair_bins: int = 36
-    band_bins: int = 6  # anchor band width (must exceed the pitch search in bins)
-    offset_bin_frames: int = 16
-    min_votes: int = 3
-    candidates_per_item: int = 8
+    band_bins: int = 9  # anchor band width (must reach the pitch search in bins: probes cover +/-1 band)
+    offset_bin_frames: int = 24
+    min_votes: int = 2
+    candidates_per_item: int = 16
     min_overlap_s: float = 1.0
     min_overlap_fraction: float = 0.8  # of the shorter clip, when it is shorter than min_overlap_s / this
-    fine_smoothing_frames: int = 5
-    fine_smoothing_bins: int = 7
-    loud_db: float = 10.0  # cells compared: this far above the clip's floor in both clips
+    fine_smoothing_frames: int = 1
+    fine_smoothing_bins: int = 1
+    centre_bins: bool = True
+    loud_db: float = 20.0
+    lag_search_s: float = 0.04  # lag searched around the shortlist's estimate
+    reverb_rt60_s: tuple[float, ...] = (0.2, 0.4, 0.7)  # room models tried on either side (empty: none)  # cells compared: this far above the clip's floor in both clips
     threshold: float = 0.5  # confirmed when the fine-structure correlation reaches this
     batch_matches: int = 4_000_000
 
@@ -266,7 +269,7 @@ def _stretch(spectrogram: np.ndarray, ratio: float) -> np.ndarray:
 
 
 def _correlation(a: np.ndarray, b: np.ndarray, lag: int, pitch: int, min_frames: int,
-                 loud_a: np.ndarray, loud_b: np.ndarray) -> tuple[float, int]:
+                 loud_a: np.ndarray, loud_b: np.ndarray, centre_bins: bool = True) -> tuple[float, int]:
     """Normalised correlation of a[t, k] with b[t + lag, k + pitch] over the cells of their overlap
     that are loud in both (so noise filling one clip's quiet cells does not count against a copy)."""
     t0, t1 = max(0, -lag), min(a.shape[0], b.shape[0] - lag)
@@ -274,38 +277,92 @@ def _correlation(a: np.ndarray, b: np.ndarray, lag: int, pitch: int, min_frames:
     if t1 - t0 < min_frames or k1 - k0 < 4:
         return -1.0, 0
     mask = loud_a[t0:t1, k0:k1] & loud_b[t0 + lag:t1 + lag, k0 + pitch:k1 + pitch]
-    x = a[t0:t1, k0:k1][mask]
-    y = b[t0 + lag:t1 + lag, k0 + pitch:k1 + pitch][mask]
-    if x.size < 16:
+    cells = int(mask.sum())
+    if cells < 16:
         return -1.0, 0
-    x = x - x.mean()
-    y = y - y.mean()
-    denominator = float(np.sqrt(np.dot(x, x) * np.dot(y, y)))
-    return (float(np.dot(x, y)) / denominator if denominator > 0 else -1.0), t1 - t0
+    x = a[t0:t1, k0:k1] * mask
+    y = b[t0 + lag:t1 + lag, k0 + pitch:k1 + pitch] * mask
+    if centre_bins:  # remove each frequency bin's mean: a fixed filter (EQ, codec, room colour) changes nothing
+        per_bin = np.maximum(mask.sum(axis=0), 1)
+        x = (x - x.sum(axis=0) / per_bin) * mask
+        y = (y - y.sum(axis=0) / per_bin) * mask
+    else:
+        x = (x - x.sum() / cells) * mask
+        y = (y - y.sum() / cells) * mask
+    denominator = float(np.sqrt(np.sum(x * x) * np.sum(y * y)))
+    return (float(np.sum(x * y)) / denominator if denominator > 0 else -1.0), t1 - t0
+
+
+def _reverberate(decibels: np.ndarray, rt60_s: float, wet: float, frame_s: float) -> np.ndarray:
+    """The spectrogram (dB) of the same sound in a room: each frame's power plus an exponentially
+    decaying tail (60 dB in `rt60_s`) of the frames before it, `wet` times the direct energy."""
+    from scipy.signal import lfilter
+
+    decay = 10.0 ** (-6.0 * frame_s / rt60_s)
+    power = 10.0 ** (decibels / 10.0)
+    tail = lfilter([0.0, 1.0 - decay], [1.0, -decay], power, axis=0)
+    return (10.0 * np.log10(power + wet * tail)).astype(np.float32)
 
 
 def confirm(first: Fingerprint, second: Fingerprint, candidate: Candidate, settings: FingerprintSettings,
             search: SearchSettings, fine: tuple[np.ndarray, np.ndarray] | None = None) -> Match:
-    """Refine ratio, lag and pitch around the candidate and score the best alignment."""
+    """Refine ratio, lag and pitch around the candidate (coarse to fine) and score the best alignment;
+    then also try a room (reverberation) model on either side, since a reverberant copy differs from
+    its source by more than a fixed filter."""
     a, b = fine if fine is not None else (fine_structure(first, search), fine_structure(second, search))
     shorter = min(first.frames * candidate.ratio, second.frames)
     min_frames = int(min(search.min_overlap_s / settings.frame_s, search.min_overlap_fraction * shorter))
     max_pitch = pitch_bins_limit(settings, search)
-    best = (-1.0, candidate.ratio, 0, 0, 0)
-    centre_pitch = int(round(candidate.pitch_bins))
-    for ratio in candidate.ratio * np.exp(np.linspace(-0.02, 0.02, 5)):
-        if not (search.min_duration_ratio * 0.97 <= ratio <= search.max_duration_ratio * 1.03):
-            continue
-        stretched = _stretch(a, float(ratio))
-        loud_a, loud_b = stretched[..., 1] > search.loud_db, b[..., 1] > search.loud_db
-        stretched, b_fine = stretched[..., 0], b[..., 0]
-        centre_lag = int(round(candidate.offset_frames))
-        for pitch in range(max(-max_pitch, centre_pitch - 1), min(max_pitch, centre_pitch + 1) + 1):
-            for lag in range(centre_lag - 4, centre_lag + 5):
-                score, overlap = _correlation(stretched, b_fine, lag, pitch, min_frames, loud_a, loud_b)
-                if score > best[0]:
-                    best = (score, float(ratio), lag, pitch, overlap)
+    loud_b, b_fine = b[..., 1] > search.loud_db, b[..., 0]
+    stretched_cache: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+
+    def stretched(ratio: float) -> tuple[np.ndarray, np.ndarray]:
+        if ratio not in stretched_cache:
+            s_ = _stretch(a, ratio)
+            stretched_cache[ratio] = (s_[..., 0], s_[..., 1] > search.loud_db)
+        return stretched_cache[ratio]
+
+    def score_at(ratio: float, lag: int, pitch: int) -> tuple[float, int]:
+        if abs(pitch) > max_pitch + 1:
+            return -1.0, 0
+        x, loud_x = stretched(ratio)
+        return _correlation(x, b_fine, lag, pitch, min_frames, loud_x, loud_b, search.centre_bins)
+
+    lag_window = max(4, int(round(search.lag_search_s / settings.frame_s)))
+    ratio, lag, pitch = float(candidate.ratio), int(round(candidate.offset_frames)), int(round(candidate.pitch_bins))
+    best = (-1.0, ratio, lag, pitch, 0)
+    steps = [("lag", range(-lag_window, lag_window + 1)), ("pitch", range(-3, 4)), ("ratio", np.linspace(-0.06, 0.06, 13)),
+             ("lag", range(-lag_window, lag_window + 1)), ("ratio", np.linspace(-0.015, 0.015, 7)),
+             ("lag", range(-2, 3)), ("pitch", range(-1, 2)), ("ratio", np.linspace(-0.005, 0.005, 5)), ("lag", range(-1, 2))]
+    for name, deltas in steps:
+        centre = best[1:4]
+        for delta in deltas:
+            r, l, p = centre
+            if name == "lag":
+                l = centre[1] + int(delta)
+            elif name == "pitch":
+                p = centre[2] + int(delta)
+            else:
+                r = float(centre[0] * np.exp(delta))
+                if not search.min_duration_ratio * 0.98 <= r <= search.max_duration_ratio * 1.02:
+                    continue
+            score, overlap = score_at(r, l, p)
+            if score > best[0]:
+                best = (score, r, l, p, overlap)
     score, ratio, lag, pitch, overlap = best
+    if score > 0 and search.reverb_rt60_s:
+        x, loud_x = stretched(ratio)
+        x_db, y_db = _stretch(a, ratio)[..., 1], b[..., 1]
+        for rt60_s in search.reverb_rt60_s:
+            for wet in (0.5, 1.0, 2.0):
+                for which in (0, 1):
+                    if which == 0:
+                        wet_db = _reverberate(x_db, rt60_s, wet, settings.frame_s)
+                        candidate_score, _ = _correlation(wet_db, y_db, lag, pitch, min_frames, loud_x, loud_b, search.centre_bins)
+                    else:
+                        wet_db = _reverberate(y_db, rt60_s, wet, settings.frame_s)
+                        candidate_score, _ = _correlation(x_db, wet_db, lag, pitch, min_frames, loud_x, loud_b, search.centre_bins)
+                    score = max(score, candidate_score)
     return Match(first.item_id, second.item_id, score, lag * settings.frame_s, pitch * 12.0 / settings.bins_per_octave,
                  ratio, overlap * settings.frame_s, candidate.votes)
 

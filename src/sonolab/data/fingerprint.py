@@ -3,7 +3,7 @@
 Every file is decoded, mixed to mono and resampled to one fixed internal rate (so a copy resampled to
 another rate gives the same fingerprint), then turned into:
 
-- a log-frequency power spectrogram (24 bins per octave): on this axis a pitch shift is a translation
+- a log-frequency power spectrogram (36 bins per octave): on this axis a pitch shift is a translation
   and a time stretch a scaling of the time axis, which the index searches explicitly;
 - its strongest spectral peaks (landmarks), from which the index builds pitch-invariant peak-pair hashes.
 
@@ -38,14 +38,14 @@ class FingerprintSettings:
     """How fingerprints are computed; a cache built with other settings is recomputed, never reused."""
 
     sample_rate_hz: int = 16000
-    n_fft: int = 2048
-    hop_length_samples: int = 256  # 16 ms frames
+    n_fft: int = 1024
+    hop_length_samples: int = 128  # 8 ms frames
     min_frequency_hz: float = 150.0
     max_frequency_hz: float = 7600.0
-    bins_per_octave: int = 24
-    dynamic_range_db: float = 40.0  # cells this far under the clip's loud level (99th percentile) are floor
-    peaks_per_s: float = 24.0
-    min_peaks: int = 24
+    bins_per_octave: int = 36
+    dynamic_range_db: float = 60.0  # cells this far under the clip's loud level (99th percentile) are floor
+    peaks_per_s: float = 40.0
+    min_peaks: int = 40
     peak_neighbourhood_frames: int = 7
     peak_neighbourhood_bins: int = 7
 
