@@ -30,7 +30,7 @@ def leaky(tmp_path):
     splits = make_splits(index, "holdout", seed=0, val_fraction=0.25, test_fraction=0.25)
     source = splits.folds[0].test[0]
     audio, rate = sf.read(str(root / f"{source}.wav"), dtype="float32")
-    copy = make_copy(audio, rate, ("pitch", "noise_10_20db"), np.random.default_rng(3))
+    copy = make_copy(audio, rate, ("shift_trim", "mp3"), np.random.default_rng(3))
     label = source.split("/")[0]
     write_wav(root / label / "renamed_upload.wav", copy.samples, copy.sample_rate_hz, subtype="FLOAT")
     index = load_dataset("folder", root)  # the copy is its own group: a split can put it anywhere

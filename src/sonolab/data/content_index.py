@@ -27,8 +27,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy import ndimage
-
 from sonolab.data.fingerprint import DB_STEP, Fingerprint, FingerprintSettings
 
 
@@ -46,16 +44,15 @@ class SearchSettings:
     band_bins: int = 9  # anchor band width (must reach the pitch search in bins: probes cover +/-1 band)
     offset_bin_frames: int = 24
     min_votes: int = 2
-    candidates_per_item: int = 16
+    candidates_per_item: int = 8
     min_overlap_s: float = 1.0
     min_overlap_fraction: float = 0.8  # of the shorter clip, when it is shorter than min_overlap_s / this
-    fine_smoothing_frames: int = 1
-    fine_smoothing_bins: int = 1
-    centre_bins: bool = True
+    min_coverage: float = 0.7  # cells loud in both / loud cells of the sparser clip, under which the score shrinks
+    give_up_margin: float = 0.2  # stop refining a candidate this far under the threshold
     loud_db: float = 20.0
     lag_search_s: float = 0.04  # lag searched around the shortlist's estimate
     reverb_rt60_s: tuple[float, ...] = (0.2, 0.4, 0.7)  # room models tried on either side (empty: none)  # cells compared: this far above the clip's floor in both clips
-    threshold: float = 0.5  # confirmed when the fine-structure correlation reaches this
+    threshold: float = 0.905  # chosen on validation: above every FSDD same-speaker take pair (takes 0-5 of 3 speakers)
     batch_matches: int = 4_000_000
 
 
@@ -246,15 +243,24 @@ def _query_batch(batch, pairs, ref_key, ref_item, ref_frame, ref_bin, ratios, ma
 
 # --- confirmation -------------------------------------------------------------------------------
 
-def fine_structure(fp: Fingerprint, search: SearchSettings) -> np.ndarray:
-    """(frames, bins, 2): the spectrogram (dB) minus its local average (what distinguishes one recording
-    from another take), and the dB level itself (to mask quiet cells)."""
-    decibels = fp.spectrogram.astype(np.float32) * DB_STEP
-    if search.fine_smoothing_frames > 1 or search.fine_smoothing_bins > 1:
-        smooth = ndimage.uniform_filter(decibels, size=(search.fine_smoothing_frames, search.fine_smoothing_bins), mode="nearest")
-    else:
-        smooth = 0.0
-    return np.stack([decibels - smooth, decibels], axis=-1)
+@dataclass(frozen=True)
+class Prepared:
+    """A spectrogram ready for correlation: its loud cells (0/1), their dB levels and squares there."""
+
+    decibels: np.ndarray
+    loud: np.ndarray
+    level: np.ndarray
+    squared: np.ndarray
+
+
+def prepare(decibels: np.ndarray, search: SearchSettings) -> Prepared:
+    loud = (decibels > search.loud_db).astype(np.float64)
+    level = decibels.astype(np.float64) * loud
+    return Prepared(decibels, loud, level, level * level)
+
+
+def fingerprint_decibels(fp: Fingerprint) -> np.ndarray:
+    return fp.spectrogram.astype(np.float32) * DB_STEP
 
 
 def _stretch(spectrogram: np.ndarray, ratio: float) -> np.ndarray:
@@ -264,33 +270,42 @@ def _stretch(spectrogram: np.ndarray, ratio: float) -> np.ndarray:
     position = np.clip(np.arange(new_frames) / ratio, 0, frames - 1)
     low = np.floor(position).astype(np.int64)
     high = np.minimum(low + 1, frames - 1)
-    weight = (position - low).astype(np.float32).reshape((-1,) + (1,) * (spectrogram.ndim - 1))
+    weight = (position - low).astype(np.float32)[:, None]
     return spectrogram[low] * (1 - weight) + spectrogram[high] * weight
 
 
-def _correlation(a: np.ndarray, b: np.ndarray, lag: int, pitch: int, min_frames: int,
-                 loud_a: np.ndarray, loud_b: np.ndarray, centre_bins: bool = True) -> tuple[float, int]:
-    """Normalised correlation of a[t, k] with b[t + lag, k + pitch] over the cells of their overlap
-    that are loud in both (so noise filling one clip's quiet cells does not count against a copy)."""
-    t0, t1 = max(0, -lag), min(a.shape[0], b.shape[0] - lag)
-    k0, k1 = max(0, -pitch), min(a.shape[1], b.shape[1] - pitch)
+def _column_dot(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.einsum("ij,ij->j", x, y)
+
+
+def correlation(a: Prepared, b: Prepared, lag: int, pitch: int, min_frames: int, min_coverage: float) -> tuple[float, int]:
+    """Normalised correlation of a[t, k] with b[t + lag, k + pitch] over the cells loud in both (so
+    noise filling one clip's quiet cells does not count against a copy), each frequency bin centred
+    on its own mean over those cells (so a fixed filter, EQ or room colour changes nothing); scaled
+    down when those cells are under `min_coverage` of the loud cells of either clip in the overlap
+    (a sparse accidental overlap of two textures is no evidence)."""
+    t0, t1 = max(0, -lag), min(a.loud.shape[0], b.loud.shape[0] - lag)
+    k0, k1 = max(0, -pitch), min(a.loud.shape[1], b.loud.shape[1] - pitch)
     if t1 - t0 < min_frames or k1 - k0 < 4:
         return -1.0, 0
-    mask = loud_a[t0:t1, k0:k1] & loud_b[t0 + lag:t1 + lag, k0 + pitch:k1 + pitch]
-    cells = int(mask.sum())
-    if cells < 16:
+    sa = (slice(t0, t1), slice(k0, k1))
+    sb = (slice(t0 + lag, t1 + lag), slice(k0 + pitch, k1 + pitch))
+    loud_a, loud_b = a.loud[sa], b.loud[sb]
+    cells = _column_dot(loud_a, loud_b)
+    both = float(cells.sum())
+    if both < 16:
         return -1.0, 0
-    x = a[t0:t1, k0:k1] * mask
-    y = b[t0 + lag:t1 + lag, k0 + pitch:k1 + pitch] * mask
-    if centre_bins:  # remove each frequency bin's mean: a fixed filter (EQ, codec, room colour) changes nothing
-        per_bin = np.maximum(mask.sum(axis=0), 1)
-        x = (x - x.sum(axis=0) / per_bin) * mask
-        y = (y - y.sum(axis=0) / per_bin) * mask
-    else:
-        x = (x - x.sum() / cells) * mask
-        y = (y - y.sum() / cells) * mask
-    denominator = float(np.sqrt(np.sum(x * x) * np.sum(y * y)))
-    return (float(np.sum(x * y)) / denominator if denominator > 0 else -1.0), t1 - t0
+    coverage = both / max(1.0, min(float(loud_a.sum()), float(loud_b.sum())))
+    x, y = a.level[sa], b.level[sb]
+    sum_x, sum_y = _column_dot(x, loud_b), _column_dot(loud_a, y)
+    safe = np.maximum(cells, 1.0)
+    cross = _column_dot(x, y) - sum_x * sum_y / safe
+    var_x = _column_dot(a.squared[sa], loud_b) - sum_x**2 / safe
+    var_y = _column_dot(loud_a, b.squared[sb]) - sum_y**2 / safe
+    energy = float(var_x.sum()) * float(var_y.sum())
+    if energy <= 0:
+        return -1.0, 0
+    return float(cross.sum()) / float(np.sqrt(energy)) * min(1.0, coverage / min_coverage), t1 - t0
 
 
 def _reverberate(decibels: np.ndarray, rt60_s: float, wet: float, frame_s: float) -> np.ndarray:
@@ -305,36 +320,50 @@ def _reverberate(decibels: np.ndarray, rt60_s: float, wet: float, frame_s: float
 
 
 def confirm(first: Fingerprint, second: Fingerprint, candidate: Candidate, settings: FingerprintSettings,
-            search: SearchSettings, fine: tuple[np.ndarray, np.ndarray] | None = None) -> Match:
-    """Refine ratio, lag and pitch around the candidate (coarse to fine) and score the best alignment;
-    then also try a room (reverberation) model on either side, since a reverberant copy differs from
-    its source by more than a fixed filter."""
-    a, b = fine if fine is not None else (fine_structure(first, search), fine_structure(second, search))
+            search: SearchSettings, decibels: tuple[np.ndarray, np.ndarray] | None = None,
+            prepared_second: Prepared | None = None) -> Match:
+    """Refine ratio, lag and pitch around the candidate (coarse to fine, giving up early when far
+    from the threshold) and score the best alignment; near the threshold, also try a room
+    (reverberation) model on either side, since a reverberant copy differs from its source by more
+    than a fixed filter."""
+    a_db, b_db = decibels if decibels is not None else (fingerprint_decibels(first), fingerprint_decibels(second))
+    b = prepared_second or prepare(b_db, search)
     shorter = min(first.frames * candidate.ratio, second.frames)
     min_frames = int(min(search.min_overlap_s / settings.frame_s, search.min_overlap_fraction * shorter))
     max_pitch = pitch_bins_limit(settings, search)
-    loud_b, b_fine = b[..., 1] > search.loud_db, b[..., 0]
-    stretched_cache: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+    cache: dict[float, Prepared] = {}
 
-    def stretched(ratio: float) -> tuple[np.ndarray, np.ndarray]:
-        if ratio not in stretched_cache:
-            s_ = _stretch(a, ratio)
-            stretched_cache[ratio] = (s_[..., 0], s_[..., 1] > search.loud_db)
-        return stretched_cache[ratio]
+    def stretched(ratio: float) -> Prepared:
+        if ratio not in cache:
+            cache[ratio] = prepare(_stretch(a_db, ratio), search)
+        return cache[ratio]
 
     def score_at(ratio: float, lag: int, pitch: int) -> tuple[float, int]:
         if abs(pitch) > max_pitch + 1:
             return -1.0, 0
-        x, loud_x = stretched(ratio)
-        return _correlation(x, b_fine, lag, pitch, min_frames, loud_x, loud_b, search.centre_bins)
+        return correlation(stretched(ratio), b, lag, pitch, min_frames, search.min_coverage)
 
     lag_window = max(4, int(round(search.lag_search_s / settings.frame_s)))
     ratio, lag, pitch = float(candidate.ratio), int(round(candidate.offset_frames)), int(round(candidate.pitch_bins))
     best = (-1.0, ratio, lag, pitch, 0)
-    steps = [("lag", range(-lag_window, lag_window + 1)), ("pitch", range(-3, 4)), ("ratio", np.linspace(-0.06, 0.06, 13)),
+    # a second start at tempo 1 (lag taken at the middle of the clip): the shortlist's line fit over a
+    # few matched peaks can be off when a copy kept only a few of them
+    middle = first.frames / 2
+    for start in (1.0,):
+        start_lag = int(round(candidate.offset_frames + (candidate.ratio - start) * middle))
+        for start_pitch in sorted({pitch, 0}):
+            for delta in range(-lag_window, lag_window + 1):
+                score, overlap = score_at(start, start_lag + delta, start_pitch)
+                if score > best[0]:
+                    best = (score, start, start_lag + delta, start_pitch, overlap)
+    wide = np.log(np.exp(np.linspace(np.log(search.min_duration_ratio), np.log(search.max_duration_ratio), 10)) / 1.0)
+    steps = [("lag", range(-lag_window, lag_window + 1)), ("pitch", range(-3, 4)), ("absolute_ratio", wide),
+             ("ratio", np.linspace(-0.06, 0.06, 13)),
              ("lag", range(-lag_window, lag_window + 1)), ("ratio", np.linspace(-0.015, 0.015, 7)),
              ("lag", range(-2, 3)), ("pitch", range(-1, 2)), ("ratio", np.linspace(-0.005, 0.005, 5)), ("lag", range(-1, 2))]
-    for name, deltas in steps:
+    for number, (name, deltas) in enumerate(steps):
+        if number == 4 and best[0] < search.threshold - search.give_up_margin:
+            break  # far from a copy after the coarse search: not worth refining
         centre = best[1:4]
         for delta in deltas:
             r, l, p = centre
@@ -343,26 +372,21 @@ def confirm(first: Fingerprint, second: Fingerprint, candidate: Candidate, setti
             elif name == "pitch":
                 p = centre[2] + int(delta)
             else:
-                r = float(centre[0] * np.exp(delta))
+                r = float(np.exp(delta)) if name == "absolute_ratio" else float(centre[0] * np.exp(delta))
                 if not search.min_duration_ratio * 0.98 <= r <= search.max_duration_ratio * 1.02:
                     continue
             score, overlap = score_at(r, l, p)
             if score > best[0]:
                 best = (score, r, l, p, overlap)
     score, ratio, lag, pitch, overlap = best
-    if score > 0 and search.reverb_rt60_s:
-        x, loud_x = stretched(ratio)
-        x_db, y_db = _stretch(a, ratio)[..., 1], b[..., 1]
+    if search.threshold - search.give_up_margin <= score < search.threshold and search.reverb_rt60_s:
+        a = stretched(ratio)
         for rt60_s in search.reverb_rt60_s:
             for wet in (0.5, 1.0, 2.0):
-                for which in (0, 1):
-                    if which == 0:
-                        wet_db = _reverberate(x_db, rt60_s, wet, settings.frame_s)
-                        candidate_score, _ = _correlation(wet_db, y_db, lag, pitch, min_frames, loud_x, loud_b, search.centre_bins)
-                    else:
-                        wet_db = _reverberate(y_db, rt60_s, wet, settings.frame_s)
-                        candidate_score, _ = _correlation(x_db, wet_db, lag, pitch, min_frames, loud_x, loud_b, search.centre_bins)
-                    score = max(score, candidate_score)
+                wet_a = prepare(_reverberate(a.decibels, rt60_s, wet, settings.frame_s), search)
+                wet_b = prepare(_reverberate(b.decibels, rt60_s, wet, settings.frame_s), search)
+                for x, y in ((wet_a, b), (a, wet_b)):
+                    score = max(score, correlation(x, y, lag, pitch, min_frames, search.min_coverage)[0])
     return Match(first.item_id, second.item_id, score, lag * settings.frame_s, pitch * 12.0 / settings.bins_per_octave,
                  ratio, overlap * settings.frame_s, candidate.votes)
 
@@ -376,7 +400,8 @@ def find_copies(prints: Sequence[Fingerprint], settings: FingerprintSettings, se
     """
     search = search or SearchSettings()
     usable = [fp for fp in prints if not fp.silent]
-    fines: dict[int, np.ndarray] = {}
+    decibels: dict[int, np.ndarray] = {}
+    prepared: dict[int, Prepared] = {}
     matches = []
     candidates = shortlist(usable, settings, search)
     if progress:
@@ -387,12 +412,16 @@ def find_copies(prints: Sequence[Fingerprint], settings: FingerprintSettings, se
         first, second = usable[candidate.first], usable[candidate.second]
         if keep_pair is not None and not keep_pair(first.item_id, second.item_id):
             continue
-        if len(fines) > 4096:  # bound memory on large sets (candidates come sorted by their first clip)
-            fines.clear()
+        if len(decibels) > 2048:  # bound memory on large sets (candidates come sorted by their first clip)
+            decibels.clear()
+            prepared.clear()
         for index in (candidate.first, candidate.second):
-            if index not in fines:
-                fines[index] = fine_structure(usable[index], search)
-        match = confirm(first, second, candidate, settings, search, (fines[candidate.first], fines[candidate.second]))
+            if index not in decibels:
+                decibels[index] = fingerprint_decibels(usable[index])
+        if candidate.second not in prepared:
+            prepared[candidate.second] = prepare(decibels[candidate.second], search)
+        match = confirm(first, second, candidate, settings, search, (decibels[candidate.first], decibels[candidate.second]),
+                        prepared[candidate.second])
         if all_scores or match.score >= search.threshold:
             matches.append(match)
     return matches
