@@ -52,7 +52,7 @@ class SearchSettings:
     loud_db: float = 20.0
     lag_search_s: float = 0.04  # lag searched around the shortlist's estimate
     reverb_rt60_s: tuple[float, ...] = (0.2, 0.4, 0.7)  # room models tried on either side (empty: none)  # cells compared: this far above the clip's floor in both clips
-    threshold: float = 0.905  # chosen on validation: above every FSDD same-speaker take pair (takes 0-5 of 3 speakers)
+    threshold: float = 0.91  # chosen on validation: above every FSDD same-speaker take pair (takes 0-5 of 3 speakers)
     batch_matches: int = 4_000_000
 
 
