@@ -103,6 +103,11 @@ def time_stretch(c: Copy, rng: np.random.Generator) -> Copy:
 
 def mp3(c: Copy, rng: np.random.Generator) -> Copy:
     """MP3 encode/decode round trip (libsndfile's LAME encoder, variable bit rate)."""
+    supported = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+    if c.sample_rate_hz not in supported:  # an encoder resamples to a rate MPEG supports
+        target = min((r for r in supported if r >= c.sample_rate_hz), default=48000)
+        c.samples = resample(c.samples[None, :], c.sample_rate_hz, target)[0]
+        c.sample_rate_hz = target
     buffer = io.BytesIO()
     peak = float(np.max(np.abs(c.samples))) or 1.0
     scale = min(1.0, 0.99 / peak)
