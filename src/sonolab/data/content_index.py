@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 from sonolab.data.fingerprint import DB_STEP, Fingerprint, FingerprintSettings
