@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
 from sonolab.data.fingerprint import DB_STEP, Fingerprint, FingerprintSettings
 
 
