@@ -16,9 +16,9 @@ def test_verify_lists_a_near_duplicate_cluster_with_what_matched(tmp_path):
     source = melody(700, duration_s=1.0)
     copy = make_copy(source, 16000, ("shift_trim", "noise_10_20db"), np.random.default_rng(2))  # 18 dB SNR
     write_wav(tmp_path / "b" / "upload.wav", copy.samples, 16000, subtype="FLOAT")
-    report = verify_dataset("folder", tmp_path, workers=1)
+    report = verify_dataset("folder", tmp_path, workers=1, near_duplicates=True)
     clusters = [p for p in report.problems if p.kind == "near_duplicates"]
     assert not report.ok and len(clusters) == 1
     assert "a/clip0" in clusters[0].reason and "b/upload" in clusters[0].reason and "lag" in clusters[0].reason
     assert "a/clip1" not in clusters[0].reason
-    assert verify_dataset("folder", tmp_path, workers=1, near_duplicates=False).ok
+    assert verify_dataset("folder", tmp_path, workers=1).ok  # off by default (sonolab verify --near-duplicates)

@@ -22,8 +22,8 @@ def verify(
     root: Path = typer.Option(..., "--root", help=ROOT_HELP),
     json_output: bool = typer.Option(False, "--json", help="Print the full report as JSON (every problem listed)."),
     workers: int = typer.Option(None, "--workers", help="Decoding processes (default: min(2, CPU count))."),
-    near_duplicates: bool = typer.Option(True, "--near-duplicates/--no-near-duplicates",
-                                         help="Also find clusters of recordings that are copies of one another (re-cut, noisy, re-encoded, pitch-shifted, stretched)."),
+    near_duplicates: bool = typer.Option(False, "--near-duplicates",
+                                         help="Also find clusters of recordings that are copies of one another (re-cut, noisy, re-encoded, pitch-shifted, stretched); fingerprints every file."),
 ) -> None:
     """Check a dataset's integrity: metadata vs files, undecodable audio, names, duplicates and near-duplicates. Exit 1 on any problem."""
     from sonolab.data.verify import verify_dataset

@@ -50,6 +50,9 @@ class SearchSettings:
     min_coverage: float = 0.7  # cells loud in both / loud cells of the sparser clip, under which the score shrinks
     give_up_margin: float = 0.2  # stop refining a candidate this far under the threshold
     loud_db: float = 20.0
+    short_overlap_s: float = 0.4  # under this overlap the required score rises linearly ...
+    shortest_overlap_s: float = 0.2  # ... to `short_threshold` here: a fifth of a second of sound is little evidence
+    short_threshold: float = 0.99
     lag_search_s: float = 0.04  # lag searched around the shortlist's estimate
     reverb_rt60_s: tuple[float, ...] = (0.2, 0.4, 0.7)  # room models tried on either side (empty: none)  # cells compared: this far above the clip's floor in both clips
     threshold: float = 0.91  # chosen on validation: above every FSDD same-speaker take pair (takes 0-5 of 3 speakers)
@@ -391,9 +394,17 @@ def confirm(first: Fingerprint, second: Fingerprint, candidate: Candidate, setti
                  ratio, overlap * settings.frame_s, candidate.votes)
 
 
+def required_score(overlap_s: float, search: SearchSettings) -> float:
+    """The score a match needs: `threshold`, rising for short overlaps (similar short sounds, e.g. two
+    plain tone sweeps, align as well as a copy over a few frames)."""
+    span = max(search.short_overlap_s - search.shortest_overlap_s, 1e-9)
+    shortfall = min(1.0, max(0.0, (search.short_overlap_s - overlap_s) / span))
+    return search.threshold + shortfall * (search.short_threshold - search.threshold)
+
+
 def find_copies(prints: Sequence[Fingerprint], settings: FingerprintSettings, search: SearchSettings | None = None,
                 keep_pair=None, all_scores: bool = False, progress: bool = False) -> list[Match]:
-    """Every pair of `prints` that is a copy (score >= threshold), best alignment first found.
+    """Every pair of `prints` that is a copy (score >= `required_score`), at its best alignment.
 
     `keep_pair(first_id, second_id)` (optional) skips shortlisted pairs that need no check (e.g. the
     same partition); `all_scores=True` returns every confirmed candidate whatever its score.
@@ -422,6 +433,6 @@ def find_copies(prints: Sequence[Fingerprint], settings: FingerprintSettings, se
             prepared[candidate.second] = prepare(decibels[candidate.second], search)
         match = confirm(first, second, candidate, settings, search, (decibels[candidate.first], decibels[candidate.second]),
                         prepared[candidate.second])
-        if all_scores or match.score >= search.threshold:
+        if all_scores or match.score >= required_score(match.overlap_s, search):
             matches.append(match)
     return matches

@@ -136,7 +136,7 @@ def near_duplicate_problems(index: DatasetIndex, workers: int | None = None, pro
 
 
 def verify_index(index: DatasetIndex, workers: int | None = None, progress: bool = False,
-                 near_duplicates: bool = True) -> VerifyReport:
+                 near_duplicates: bool = False) -> VerifyReport:
     """Decode every item of `index` and collect every problem (with `near_duplicates`, also clusters
     of recordings that are copies of one another)."""
     problems = [VerifyProblem(_index_problem_kind(p), p.path, p.reason, p.item_id) for p in index.problems]
@@ -173,6 +173,6 @@ def verify_index(index: DatasetIndex, workers: int | None = None, progress: bool
 
 
 def verify_dataset(name: str, root: Path | str, workers: int | None = None, progress: bool = False,
-                   near_duplicates: bool = True) -> VerifyReport:
+                   near_duplicates: bool = False) -> VerifyReport:
     """Index dataset `name` at `root` leniently (bad names become problems) and verify every file."""
     return verify_index(load_dataset(name, root, strict=False), workers=workers, progress=progress, near_duplicates=near_duplicates)
