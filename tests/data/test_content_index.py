@@ -131,3 +131,18 @@ def test_threshold_decides_and_all_scores_lists_the_shortlist(sources, source_pr
     assert copies and copies[0].score >= SearchSettings().threshold
     others = [m.score for m in everything if {m.first, m.second} != {"src1", "copy"}]
     assert all(score < SearchSettings().threshold for score in others)
+
+
+def test_short_overlaps_need_a_higher_score_and_short_similar_sweeps_are_not_copies():
+    from dataset_fixtures import clip
+
+    from sonolab.data.content_index import required_score
+
+    search = SearchSettings()
+    assert required_score(1.0, search) == pytest.approx(search.threshold)
+    assert required_score(0.2, search) == pytest.approx(search.short_threshold)
+    assert required_score(0.3, search) == pytest.approx((search.threshold + search.short_threshold) / 2)
+    sweeps = [fp(f"sweep{seed}", clip(seed, 8000, 0.25), 8000) for seed in range(1, 13)]
+    quieter = fp("quieter", 0.5 * clip(1, 8000, 0.25), 8000)
+    pairs = {frozenset((m.first, m.second)) for m in find_copies(sweeps + [quieter], SETTINGS)}
+    assert pairs == {frozenset(("sweep1", "quieter"))}
