@@ -7,18 +7,28 @@ import copy
 import numpy as np
 import pytest
 import soundfile as sf
-from dataset_fixtures import make_folder_tree, write_wav
+from dataset_fixtures import write_wav
 
 from sonolab.audio.augment import AugmentSettings, materialise_variants
 from sonolab.data.audit import audit_splits
-from sonolab.data.content_hash import correlation_sketch, waveform_correlation
 from sonolab.data.registry import load_dataset
 from sonolab.data.splits import make_splits, save_splits, load_splits
 
 
+def make_melody_tree(root, classes=("cat", "dog", "owl"), per_class=6):
+    """Distinct sources (a few harmonic notes each). Not `make_folder_tree`: its clips are decaying linear
+    chirps, and two linear chirps are a pitch shift and time stretch of each other, which the copy
+    detector (rightly) cannot tell from a transformed copy."""
+    from test_content_index import melody
+
+    for number, name in enumerate(n for n in classes for _ in range(per_class)):
+        write_wav(root / name / f"{name}_{number % per_class:02d}.wav", melody(500 + number, duration_s=1.0), 16000)
+    return root
+
+
 @pytest.fixture()
 def dataset(tmp_path):
-    root = make_folder_tree(tmp_path / "data", classes=("cat", "dog", "owl"), per_class=6)
+    root = make_melody_tree(tmp_path / "data")
     index = load_dataset("folder", root)
     splits = make_splits(index, "holdout", seed=1, val_fraction=0.2, test_fraction=0.3)
     return root, index, splits
@@ -113,24 +123,13 @@ def test_the_audit_uses_worker_processes_and_reads_splits_files(dataset, tmp_pat
     assert [leak.kind for leak in report.leaks] == ["near_identical_audio"]
 
 
-def test_correlation_sketch_separates_copies_from_other_clips():
-    rng = np.random.default_rng(0)
-    clip = rng.standard_normal(8000) * np.exp(-np.linspace(0, 4, 8000))
-    noisy = clip + rng.standard_normal(8000) * np.sqrt(np.mean(clip**2) / 100)  # 20 dB SNR
-    assert waveform_correlation(clip, noisy) == pytest.approx(1 / np.sqrt(1.01), abs=0.003)
-    assert correlation_sketch(clip) @ correlation_sketch(0.25 * clip) == pytest.approx(1.0, abs=1e-5)
-    assert correlation_sketch(clip) @ correlation_sketch(noisy) > 0.97
-    others = [correlation_sketch(rng.standard_normal(8000)) @ correlation_sketch(clip) for _ in range(50)]
-    assert max(np.abs(others)) < 0.2
-
-
 def test_bundled_real_fsdd_sample_verifies_and_its_loso_splits_pass_the_audit():
     from pathlib import Path
 
     from sonolab.data.verify import verify_dataset
 
     root = Path(__file__).resolve().parents[2] / "src" / "sonolab" / "assets" / "fsdd_sample"
-    verified = verify_dataset("fsdd", root, workers=1)
+    verified = verify_dataset("fsdd", root, workers=1, near_duplicates=False)
     assert verified.ok and verified.file_count == 300 and verified.group_count == 6 and verified.class_count == 10
     splits = make_splits(load_dataset("fsdd", root), "loso")
     report = audit_splits(splits, root, workers=1)

@@ -23,11 +23,13 @@ def verify(
     root: Path = typer.Option(..., "--root", help=ROOT_HELP),
     json_output: bool = typer.Option(False, "--json", help="Print the full report as JSON (every problem listed)."),
     workers: int = typer.Option(None, "--workers", help="Decoding processes (default: min(2, CPU count))."),
+    near_duplicates: bool = typer.Option(False, "--near-duplicates",
+                                         help="Also find clusters of recordings that are copies of one another (re-cut, noisy, re-encoded, pitch-shifted, stretched); fingerprints every file."),
 ) -> None:
-    """Check a dataset's integrity: metadata vs files, undecodable audio, names, duplicates. Exit 1 on any problem."""
+    """Check a dataset's integrity: metadata vs files, undecodable audio, names, duplicates and near-duplicates. Exit 1 on any problem."""
     from sonolab.data.verify import verify_dataset
 
-    report = verify_dataset(dataset, root, workers=workers, progress=not json_output)
+    report = verify_dataset(dataset, root, workers=workers, progress=not json_output, near_duplicates=near_duplicates)
     if json_output:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
@@ -42,6 +44,13 @@ def verify(
         table.add_row(report.group_unit, str(report.group_count))
         table.add_row("problems", str(len(report.problems)))
         console.print(table)
+        if dataset == "folder":
+            from sonolab.data.folder import grouping_note
+            from sonolab.data.registry import load_dataset
+
+            note = grouping_note(load_dataset("folder", root, strict=False))
+            if note:
+                console.print(f"[yellow]note[/]: {note}")
         if report.class_counts:
             counts = ", ".join(f"{name}: {count}" for name, count in report.class_counts.items())
             console.print(f"class counts: {counts}")
@@ -154,13 +163,14 @@ def audit(
     root: Path = typer.Option(None, "--root", help="Dataset root for the audio checks (default: the root recorded in the splits file)."),
     json_output: bool = typer.Option(False, "--json", help="Print the full report as JSON."),
     workers: int = typer.Option(None, "--workers", help="Decoding processes (default: min(2, CPU count))."),
+    cache: Path = typer.Option(None, "--cache", help="Folder to keep audio fingerprints in (e.g. the feature cache); reused while the files are unchanged."),
 ) -> None:
-    """Find leaks between partitions: shared groups, variants beside their parents, identical or near-identical audio. Exit 1 on a leak or on audio that could not be checked."""
+    """Find leaks between partitions: shared groups, variants beside their parents, identical audio, and copies (re-cut, noisy, reverberant, resampled, re-encoded, pitch-shifted, time-stretched). Exit 1 on a leak or on audio that could not be checked."""
     from sonolab.data.audit import audit_splits
     from sonolab.data.splits import load_splits
 
     splits = load_splits(splits_path)
-    report = audit_splits(splits, root=root, workers=workers, progress=not json_output)
+    report = audit_splits(splits, root=root, workers=workers, progress=not json_output, cache_dir=cache)
     if json_output:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:

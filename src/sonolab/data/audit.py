@@ -4,8 +4,10 @@ Kinds of leak:
 - `group`: one group (source clip, speaker, song) in two partitions;
 - `parent`: an augmented variant in another partition than its parent (or any ancestor);
 - `identical_audio`: the same decoded samples (content hash) in two partitions;
-- `near_identical_audio`: the same clip after a gain change or added noise (>= 20 dB SNR) in two
-  partitions: a correlation sketch shortlists pairs, an exact waveform correlation confirms them.
+- `near_identical_audio`: a copy of the same recording in two partitions, found by the content index
+  (`sonolab.data.content_index`): re-cut or shifted, gain or polarity changed, noisy (down to 10 dB SNR),
+  reverberant, resampled, re-quantised, lossy-coded, pitch-shifted (+/-2 semitones) or time-stretched
+  (0.85-1.15), or two of these at once. Each leak names what matched: lag, pitch, tempo and score.
 """
 
 from __future__ import annotations
@@ -13,22 +15,17 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from sonolab.data.content_hash import AudioFingerprint, fingerprint_file, load_mono, waveform_correlation
+from sonolab.data.content_index import Match, SearchSettings, find_copies
+from sonolab.data.fingerprint import FingerprintSettings
+from sonolab.data.fingerprint_store import load_fingerprints
 from sonolab.data.items import Problem
-from sonolab.data.parallel import map_in_workers
 from sonolab.data.splits import Fold, Splits
-from sonolab.errors import AudioLoadError, DatasetError, SonolabError
+from sonolab.errors import DatasetError, SonolabError
 
 LEAK_KINDS: tuple[str, ...] = ("group", "parent", "identical_audio", "near_identical_audio")
-NEAR_IDENTICAL_CORRELATION = 0.98  # noise at 20 dB SNR gives 0.995; 0.98 is about 14 dB SNR
-SHORTLIST_SKETCH_SIMILARITY = 0.6  # sketch std is about 0.03: unrelated clips never reach it
-LENGTH_TOLERANCE = 0.001  # relative length difference still compared
 
 
 @dataclass(frozen=True)
@@ -40,9 +37,13 @@ class Leak:
     ids: list[str]
     partitions: list[str]
     detail: str
+    match: dict[str, Any] | None = None  # near_identical_audio: lag_s, pitch_semitones, tempo_ratio, score
 
     def to_dict(self) -> dict[str, Any]:
-        return {"fold": self.fold, "kind": self.kind, "ids": self.ids, "partitions": self.partitions, "detail": self.detail}
+        payload = {"fold": self.fold, "kind": self.kind, "ids": self.ids, "partitions": self.partitions, "detail": self.detail}
+        if self.match is not None:
+            payload["match"] = self.match
+        return payload
 
 
 @dataclass
@@ -57,6 +58,7 @@ class AuditReport:
     leaks: list[Leak] = field(default_factory=list)
     unchecked: list[Problem] = field(default_factory=list)
     near_identical_pairs: int = 0
+    fingerprints: dict[str, int] = field(default_factory=dict)  # {"reused": n, "computed": n} from the cache
 
     @property
     def ok(self) -> bool:
@@ -71,7 +73,7 @@ class AuditReport:
             "folds_checked": self.folds_checked, "items_checked": self.items_checked,
             "audio_checked": self.audio_checked, "leak_counts": self.counts(),
             "leaks": [leak.to_dict() for leak in self.leaks],
-            "unchecked": [problem.to_dict() for problem in self.unchecked],
+            "unchecked": [problem.to_dict() for problem in self.unchecked], "fingerprints": self.fingerprints,
             "complete": not self.unchecked,  # false: some items could not be checked (the command exits 1)
         }
 
@@ -144,30 +146,6 @@ def _audio_paths(splits: Splits, root: Path | None, ids: set[str]) -> tuple[dict
     return paths, problems
 
 
-def _near_identical_candidates(prints: list[AudioFingerprint]) -> list[tuple[str, str]]:
-    """Pairs with the same sample rate, nearly the same length and similar correlation sketches."""
-    usable = [fp for fp in prints if not fp.silent]
-    usable.sort(key=lambda fp: (fp.sample_rate_hz, fp.length_samples))
-    if len(usable) < 2:
-        return []
-    rates = np.asarray([fp.sample_rate_hz for fp in usable], dtype=np.int64)
-    lengths = np.asarray([fp.length_samples for fp in usable], dtype=np.int64)
-    keys = rates * (1 << 40) + lengths
-    sketches = np.stack([fp.sketch for fp in usable])
-    pairs = []
-    for i in range(len(usable) - 1):
-        tolerance = max(1, int(lengths[i] * LENGTH_TOLERANCE))
-        end = int(np.searchsorted(keys, keys[i] + tolerance, side="right"))
-        if end <= i + 1:
-            continue
-        similarity = sketches[i + 1:end] @ sketches[i]
-        for offset in np.flatnonzero(similarity >= SHORTLIST_SKETCH_SIMILARITY):
-            other = usable[i + 1 + int(offset)]
-            if other.samples_hash != usable[i].samples_hash:
-                pairs.append((usable[i].item_id, other.item_id))
-    return pairs
-
-
 def _crosses_partitions(pair: tuple[str, str], placements: list[dict[str, str]]) -> bool:
     for placement in placements:
         a, b = placement.get(pair[0]), placement.get(pair[1])
@@ -182,17 +160,22 @@ def audit_splits(
     workers: int | None = None,
     progress: bool = False,
     check_audio: bool | None = None,
+    cache_dir: Path | str | None = None,
+    paths: dict[str, Path] | None = None,
+    fingerprint_settings: FingerprintSettings | None = None,
+    search: SearchSettings | None = None,
 ) -> AuditReport:
     """Audit every fold of `splits` for leaks (see the module docstring).
 
-    Audio checks need the files: they use `root` (or the root recorded in the splits file when it
-    exists). `check_audio=False` checks groups and parents only.
+    Audio checks need the files: they use `paths` (id -> file) when given, else `root` (or the root
+    recorded in the splits file when it exists). `check_audio=False` checks groups and parents only.
+    Fingerprints are cached under `cache_dir` when given (reused while the files are unchanged).
     """
     if root is not None and not Path(root).is_dir():
         raise DatasetError(f"{root}: dataset root not found (fix: pass --root the folder the splits were made from, or leave it out to use {splits.root})")
     root_path = Path(root) if root is not None else (Path(splits.root) if splits.root and Path(splits.root).is_dir() else None)
     if check_audio is None:
-        check_audio = root_path is not None
+        check_audio = root_path is not None or paths is not None
     placements = []
     leaks: list[Leak] = []
     all_ids: set[str] = set()
@@ -203,44 +186,37 @@ def audit_splits(
         leaks += duplicates + _group_leaks(fold, splits, placement) + _parent_leaks(fold, splits, placement)
     report = AuditReport(splits.dataset, splits.strategy, len(splits.folds), len(all_ids), bool(check_audio))
     if check_audio:
-        leaks += _audio_leaks(splits, root_path, all_ids, placements, workers, progress, report)
+        leaks += _audio_leaks(splits, root_path, all_ids, placements, workers, progress, report, cache_dir, paths,
+                              fingerprint_settings or FingerprintSettings(), search or SearchSettings())
     report.leaks = leaks
     return report
 
 
 def _audio_leaks(
     splits: Splits, root: Path | None, ids: set[str], placements: list[dict[str, str]],
-    workers: int | None, progress: bool, report: AuditReport,
+    workers: int | None, progress: bool, report: AuditReport, cache_dir: Path | str | None,
+    known_paths: dict[str, Path] | None, settings: FingerprintSettings, search: SearchSettings,
 ) -> list[Leak]:
-    paths, unchecked = _audio_paths(splits, root, ids)
-    jobs = [(item_id, str(paths[item_id])) for item_id in sorted(paths)]
-    prints: list[AudioFingerprint] = []
-    for result in map_in_workers(fingerprint_file, jobs, workers, progress, "fingerprinting audio"):
-        if isinstance(result, AudioFingerprint):
-            prints.append(result)
-        else:
-            unchecked.append(Problem(str(paths[result[0]]), result[1], result[0]))
-    report.unchecked = unchecked
+    if known_paths is not None:
+        paths = {i: Path(known_paths[i]) for i in ids if i in known_paths}
+        unchecked = [Problem("", "no audio path known for this id (not checked for copies)", i) for i in sorted(ids - set(paths))]
+    else:
+        paths, unchecked = _audio_paths(splits, root, ids)
+    prints_by_id, problems, counts = load_fingerprints(paths, settings, Path(cache_dir) if cache_dir else None, workers, progress)
+    report.unchecked = unchecked + problems
+    report.fingerprints = counts
+    prints = [prints_by_id[i] for i in sorted(prints_by_id)]
     leaks: list[Leak] = []
     by_hash: dict[str, list[str]] = defaultdict(list)
     for fp in prints:
         by_hash[fp.samples_hash].append(fp.item_id)
     identical_sets = [sorted(ids_) for ids_ in by_hash.values() if len(ids_) > 1]
-    near_pairs = []
+    identical_pairs = {frozenset((a, b)) for same in identical_sets for a in same for b in same if a != b}
 
-    @lru_cache(maxsize=64)
-    def mono(item_id: str) -> np.ndarray:
-        return load_mono(paths[item_id])
+    def crosses(first: str, second: str) -> bool:
+        return frozenset((first, second)) not in identical_pairs and _crosses_partitions((first, second), placements)
 
-    for pair in _near_identical_candidates(prints):
-        if not _crosses_partitions(pair, placements):
-            continue
-        try:
-            correlation = waveform_correlation(mono(pair[0]), mono(pair[1]))
-        except AudioLoadError:
-            continue
-        if abs(correlation) >= NEAR_IDENTICAL_CORRELATION:
-            near_pairs.append((pair, correlation))
+    near_pairs: list[Match] = find_copies(prints, settings, search, keep_pair=crosses, progress=progress)
     report.near_identical_pairs = len(near_pairs)
     for fold, placement in zip(splits.folds, placements):
         for same in identical_sets:
@@ -248,9 +224,10 @@ def _audio_leaks(
             if len(set(present.values())) > 1:
                 leaks.append(Leak(fold.name, "identical_audio", sorted(present), sorted(set(present.values())),
                                   "identical decoded audio in " + ", ".join(f"{i} ({p})" for i, p in sorted(present.items()))))
-        for (a, b), correlation in near_pairs:
+        for match in near_pairs:
+            a, b = match.first, match.second
             if a in placement and b in placement and placement[a] != placement[b]:
                 leaks.append(Leak(fold.name, "near_identical_audio", [a, b], [placement[a], placement[b]],
-                                  f"{a} ({placement[a]}) and {b} ({placement[b]}) correlate at {correlation:.4f} "
-                                  "(same clip after gain change or added noise)"))
+                                  f"{a} ({placement[a]}) and {b} ({placement[b]}) are copies of one recording: {match.describe()}",
+                                  match.to_dict()))
     return leaks

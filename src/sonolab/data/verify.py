@@ -24,7 +24,7 @@ EXPECTED_DURATION_S: dict[str, float] = {"esc50": 5.0}
 
 @dataclass(frozen=True)
 class VerifyProblem:
-    kind: str  # no_audio, missing_file, extra_file, bad_name, path_outside_root, bad_row, duplicate_row, unreadable, empty, non_finite, truncated, wrong_length, duplicate_content, misplaced_file
+    kind: str  # no_audio, missing_file, extra_file, bad_name, path_outside_root, bad_row, duplicate_row, unreadable, empty, non_finite, truncated, wrong_length, duplicate_content, near_duplicates, misplaced_file
     path: str
     reason: str
     item_id: str | None = None
@@ -110,8 +110,48 @@ def _check_file(job: tuple[str, str, float | None]) -> tuple[str, str | None, st
     return item_id, samples_hash(audio, sample_rate_hz), None, None
 
 
-def verify_index(index: DatasetIndex, workers: int | None = None, progress: bool = False) -> VerifyReport:
-    """Decode every item of `index` and collect every problem."""
+def near_duplicate_problems(index: DatasetIndex, workers: int | None = None, progress: bool = False,
+                            cache_dir: Path | None = None) -> list[VerifyProblem]:
+    """One `near_duplicates` problem per cluster of recordings that are copies of each other (re-cut,
+    noisy, re-encoded, pitch-shifted, stretched: see `sonolab.data.content_index`): they inflate one
+    source even inside one partition. Exact copies are left to `duplicate_content`."""
+    from sonolab.data.content_index import find_copies
+    from sonolab.data.fingerprint import FingerprintSettings
+    from sonolab.data.fingerprint_store import load_fingerprints
+
+    settings = FingerprintSettings()
+    prints, _, _ = load_fingerprints({item.item_id: item.path for item in index.items}, settings, cache_dir, workers, progress)
+    ordered = [prints[i] for i in sorted(prints)]
+    matches = [m for m in find_copies(ordered, settings, progress=progress)
+               if prints[m.first].samples_hash != prints[m.second].samples_hash]
+    parent = {item_id: item_id for m in matches for item_id in (m.first, m.second)}
+
+    def root_of(item_id: str) -> str:
+        while parent[item_id] != item_id:
+            parent[item_id] = parent[parent[item_id]]
+            item_id = parent[item_id]
+        return item_id
+
+    for m in matches:
+        parent[root_of(m.first)] = root_of(m.second)
+    clusters: dict[str, list[str]] = defaultdict(list)
+    for item_id in parent:
+        clusters[root_of(item_id)].append(item_id)
+    paths = {item.item_id: str(item.path) for item in index.items}
+    problems = []
+    for members in sorted(sorted(c) for c in clusters.values()):
+        strongest = max((m for m in matches if m.first in members), key=lambda m: m.score)
+        problems.append(VerifyProblem("near_duplicates", paths[members[0]],
+                                      f"{len(members)} recordings are copies of one another: {', '.join(members)} "
+                                      f"(strongest: {strongest.first} ~ {strongest.second}, {strongest.describe()}) "
+                                      "(fix: give them one group, or keep one)", members[0]))
+    return problems
+
+
+def verify_index(index: DatasetIndex, workers: int | None = None, progress: bool = False,
+                 near_duplicates: bool = False) -> VerifyReport:
+    """Decode every item of `index` and collect every problem (with `near_duplicates`, also clusters
+    of recordings that are copies of one another)."""
     problems = [VerifyProblem(_index_problem_kind(p), p.path, p.reason, p.item_id) for p in index.problems]
     if not index.items and not index.problems:  # an empty dataset is not a verified one
         problems.append(VerifyProblem("no_audio", str(index.root), f"{index.root}: no audio files found for {index.name} (fix: check --root and the dataset's layout)"))
@@ -134,6 +174,8 @@ def verify_index(index: DatasetIndex, workers: int | None = None, progress: bool
             for item_id in ids[1:]:
                 problems.append(VerifyProblem("duplicate_content", paths[item_id],
                                               f"{paths[item_id]}: same decoded audio as {ids[0]} ({paths[ids[0]]})", item_id))
+    if near_duplicates and index.items:
+        problems += near_duplicate_problems(index, workers, progress)
     artists = artist_statistics(index)
     on_disk_problem_files = {p.path for p in index.problems if Path(p.path).is_file()}
     return VerifyReport(
@@ -153,6 +195,7 @@ def _group_unit(index: DatasetIndex, artists: dict[str, int] | None) -> str:
     return GROUP_UNITS.get(index.name, "groups")
 
 
-def verify_dataset(name: str, root: Path | str, workers: int | None = None, progress: bool = False) -> VerifyReport:
+def verify_dataset(name: str, root: Path | str, workers: int | None = None, progress: bool = False,
+                   near_duplicates: bool = False) -> VerifyReport:
     """Index dataset `name` at `root` leniently (bad names become problems) and verify every file."""
-    return verify_index(load_dataset(name, root, strict=False), workers=workers, progress=progress)
+    return verify_index(load_dataset(name, root, strict=False), workers=workers, progress=progress, near_duplicates=near_duplicates)

@@ -1,0 +1,237 @@
+"""Leak-audit benchmark: plant copies of every kind (alone and in pairs) into FSDD and into a generated
+ESC-50-sized set, run the copy detector the audit uses over ALL pairs, and print recall per kind,
+false positives over all distinct pairs, and wall time (plus scaling on subsets).
+
+    PYTHONPATH=src python benchmarks/leak_audit.py [--fsdd-root ../shared/data/fsdd] [--esc-clips 2000]
+
+A flagged pair is a true positive when it joins a copy with its source (or two copies of one source);
+every other flagged pair is a false positive. On FSDD the flagged original pairs are also listed with
+their waveform correlation at the best lag (>= 0.9 means the two files hold the same recording).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import shutil
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from sonolab.audio.io import load_audio
+from sonolab.data.content_index import SearchSettings, find_copies
+from sonolab.data.copy_kinds import KINDS, make_copy
+from sonolab.data.fingerprint import FingerprintSettings
+from sonolab.data.fingerprint_store import load_fingerprints
+
+REPO = Path(__file__).resolve().parents[1]
+SINGLE_KINDS = tuple(KINDS)
+
+
+# --- a generated ESC-50-sized set: 50 classes of varied synthetic environmental sounds -----------
+
+def _envelope(n: int, attack: int, rng: np.random.Generator) -> np.ndarray:
+    env = np.exp(-np.arange(n) / max(1, n * rng.uniform(0.2, 0.8)))
+    env[:attack] *= np.linspace(0, 1, attack)
+    return env
+
+
+def _event(family: int, spec: dict, sr: int, rng: np.random.Generator) -> np.ndarray:
+    n = int(sr * rng.uniform(*spec["event_s"]))
+    t = np.arange(n) / sr
+    if family == 0:  # harmonic tone with vibrato
+        f0 = spec["f0"] * rng.uniform(0.9, 1.1)
+        phase = 2 * np.pi * np.cumsum(f0 * (1 + 0.01 * np.sin(2 * np.pi * rng.uniform(4, 7) * t))) / sr
+        x = sum(rng.uniform(0.3, 1) / h * np.sin(h * phase) for h in range(1, spec["harmonics"] + 1))
+    elif family == 1:  # band-passed noise burst
+        from scipy.signal import butter, sosfilt
+
+        centre = spec["centre"] * rng.uniform(0.8, 1.2)
+        sos = butter(4, [centre / 1.5, min(centre * 1.5, sr / 2.2)], btype="band", fs=sr, output="sos")
+        x = sosfilt(sos, rng.standard_normal(n))
+    elif family == 2:  # bird-like FM sweep
+        f = spec["f0"] * 4 * (1 + rng.uniform(-0.3, 0.3) * t / t[-1] + 0.1 * np.sin(2 * np.pi * rng.uniform(10, 30) * t))
+        x = np.sin(2 * np.pi * np.cumsum(f) / sr)
+    elif family == 3:  # click train (clock, footsteps)
+        x = np.zeros(n)
+        period = int(sr / spec["rate"])
+        for start in range(0, n, max(1, int(period * rng.uniform(0.9, 1.1)))):
+            width = min(n - start, int(0.01 * sr))
+            x[start:start + width] += rng.standard_normal(width) * np.exp(-np.arange(width) / (0.002 * sr))
+    elif family == 4:  # engine: harmonic hum with amplitude modulation and noise
+        f0 = spec["f0"] / 4 * rng.uniform(0.9, 1.1)
+        x = sum(np.sin(2 * np.pi * h * f0 * t + rng.uniform(0, 6)) / h for h in range(1, 8))
+        x = x * (1 + 0.5 * np.sin(2 * np.pi * spec["rate"] * t)) + 0.3 * rng.standard_normal(n)
+    else:  # rain: sparse drops on low noise
+        x = 0.1 * rng.standard_normal(n)
+        for start in rng.integers(0, n, size=int(spec["rate"] * n / sr)):
+            width = min(n - start, int(0.004 * sr))
+            x[start:start + width] += rng.uniform(0.5, 2) * np.sin(2 * np.pi * rng.uniform(1000, 6000) * np.arange(width) / sr)
+    return (x * _envelope(n, int(0.005 * sr), rng)).astype(np.float32)
+
+
+def generated_clip(class_index: int, clip_seed: int, sr: int = 44100, duration_s: float = 5.0) -> np.ndarray:
+    spec_rng = np.random.default_rng(10_000 + class_index)
+    family = class_index % 6
+    spec = {"f0": spec_rng.uniform(100, 900), "harmonics": int(spec_rng.integers(2, 10)), "centre": spec_rng.uniform(300, 6000),
+            "rate": spec_rng.uniform(2, 40), "event_s": (spec_rng.uniform(0.1, 0.4), spec_rng.uniform(0.5, 2.0)),
+            "events": int(spec_rng.integers(1, 6))}
+    rng = np.random.default_rng(clip_seed)
+    n = int(sr * duration_s)
+    out = (10 ** (rng.uniform(-60, -40) / 20) * rng.standard_normal(n)).astype(np.float32)
+    active = n if rng.random() < 0.7 else int(n * rng.uniform(0.3, 0.7))  # some clips end in digital silence, as in ESC-50
+    for _ in range(max(1, spec["events"] + int(rng.integers(-1, 2)))):
+        event = _event(family, spec, sr, rng)
+        start = int(rng.integers(0, max(1, active - event.size // 2)))
+        end = min(active, start + event.size)
+        out[start:end] += event[: end - start] * rng.uniform(0.3, 1.0)
+    out[active:] = 0.0
+    return (0.5 * out / (np.max(np.abs(out)) or 1.0)).astype(np.float32)
+
+
+def make_generated_set(folder: Path, clips: int, seed: int) -> dict[str, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for number in range(clips):
+        item_id = f"gen{number:05d}_c{number % 50:02d}"
+        path = folder / f"{item_id}.wav"
+        sf.write(str(path), generated_clip(number % 50, seed * 1_000_003 + number), 44100, subtype="PCM_16")
+        paths[item_id] = path
+    return paths
+
+
+# --- planting and scoring ------------------------------------------------------------------------
+
+def plant(sources: dict[str, Path], folder: Path, per_kind: int, per_pair: int, seed: int) -> dict[str, tuple[str, tuple[str, ...], object]]:
+    """Write copies of random sources; returns copy id -> (source id, kinds, Copy)."""
+    rng = np.random.default_rng(seed)
+    ids = sorted(sources)
+    plans = [(kind,) for kind in SINGLE_KINDS for _ in range(per_kind)]
+    plans += [pair for pair in itertools.combinations(SINGLE_KINDS, 2) for _ in range(per_pair)]
+    truth = {}
+    folder.mkdir(parents=True, exist_ok=True)
+    for number, kinds in enumerate(plans):
+        source = ids[int(rng.integers(len(ids)))]
+        audio, sr = load_audio(sources[source], mono=True)
+        copy = make_copy(audio[0], sr, kinds, rng)
+        copy_id = f"copy{number:05d}_{'+'.join(kinds)}"
+        sf.write(str(folder / f"{copy_id}.wav"), copy.samples, copy.sample_rate_hz, subtype=copy.subtype)
+        truth[copy_id] = (source, kinds, copy)
+    return truth
+
+
+def waveform_identity(first: Path, second: Path) -> float:
+    """Normalised waveform cross-correlation at the best lag (1.0: the same samples)."""
+    from scipy.signal import fftconvolve
+
+    x, _ = load_audio(first, mono=True)
+    y, _ = load_audio(second, mono=True)
+    x, y = x[0].astype(np.float64), y[0].astype(np.float64)
+    return float(np.max(np.abs(fftconvolve(x, y[::-1]))) / np.sqrt((x @ x) * (y @ y)))
+
+
+def evaluate(name: str, paths: dict[str, Path], truth: dict, workers: int, cache: Path | None) -> dict:
+    settings, search = FingerprintSettings(), SearchSettings()
+    start = time.perf_counter()
+    prints, problems, _ = load_fingerprints(paths, settings, cache, workers, progress=False)
+    fingerprint_s = time.perf_counter() - start
+    ordered = [prints[i] for i in sorted(prints)]
+    start = time.perf_counter()
+    matches = find_copies(ordered, settings, search)
+    search_s = time.perf_counter() - start
+    source_of = {copy_id: entry[0] for copy_id, entry in truth.items()}
+
+    def root(item_id: str) -> str:
+        return source_of.get(item_id, item_id)
+
+    flagged = {frozenset((m.first, m.second)): m for m in matches}
+    false_positives = [m for pair, m in flagged.items() if len({root(i) for i in pair}) > 1]
+    recall: dict[str, list[bool]] = defaultdict(list)
+    errors: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for copy_id, (source, kinds, copy) in truth.items():
+        match = flagged.get(frozenset((copy_id, source)))
+        recall["+".join(kinds)].append(match is not None)
+        if match is not None:
+            sign = 1 if match.first == source else -1
+            pitch = sign * match.pitch_semitones
+            tempo = match.tempo_ratio if sign == 1 else 1 / match.tempo_ratio
+            errors["+".join(kinds)].append((pitch - copy.pitch_semitones, tempo / copy.tempo_ratio - 1))
+    n = len(prints)
+    return {"name": name, "clips": n, "pairs": n * (n - 1) // 2, "fingerprint_s": fingerprint_s, "search_s": search_s,
+            "recall": recall, "errors": errors, "false_positives": false_positives, "problems": problems}
+
+
+def report(result: dict, paths: dict[str, Path], identity_check: bool) -> None:
+    print(f"\n== {result['name']}: {result['clips']:,} clips, {result['pairs']:,} distinct pairs; fingerprints "
+          f"{result['fingerprint_s']:.1f} s + index and confirmation {result['search_s']:.1f} s = "
+          f"{result['fingerprint_s'] + result['search_s']:.1f} s wall")
+    singles = {k: v for k, v in result["recall"].items() if "+" not in k}
+    pairs = {k: v for k, v in result["recall"].items() if "+" in k}
+    for kind, hits in sorted(singles.items()):
+        err = np.array(result["errors"].get(kind, [(np.nan, np.nan)]))
+        print(f"  {kind:16s} recall {np.mean(hits):.2f} ({sum(hits)}/{len(hits)})   pitch error median {np.nanmedian(np.abs(err[:, 0])):.2f} st, "
+              f"tempo error median {100 * np.nanmedian(np.abs(err[:, 1])):.1f}%")
+    all_pairs = [h for hits in pairs.values() for h in hits]
+    if all_pairs:
+        print(f"  pairs of kinds: recall {np.mean(all_pairs):.2f} ({sum(all_pairs)}/{len(all_pairs)}) over {len(pairs)} pairs; lowest:")
+        for kind, hits in sorted(pairs.items(), key=lambda kv: np.mean(kv[1]))[:8]:
+            print(f"    {kind:30s} {np.mean(hits):.2f} ({sum(hits)}/{len(hits)})")
+    fps = result["false_positives"]
+    print(f"  false positives: {len(fps)} of {result['pairs']:,} distinct pairs")
+    for match in fps[:15]:
+        identity = f"; waveform identity {waveform_identity(paths[match.first], paths[match.second]):.2f}" if identity_check else ""
+        print(f"    {match.first} ~ {match.second}: {match.describe()}{identity}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--fsdd-root", type=Path, default=REPO.parent / "shared" / "data" / "fsdd")
+    parser.add_argument("--esc-clips", type=int, default=2000)
+    parser.add_argument("--per-kind", type=int, default=20)
+    parser.add_argument("--per-pair", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--scaling", type=str, default="250,500,1000", help="generated subset sizes timed for the scaling estimate")
+    parser.add_argument("--seed", type=int, default=0, help="offset of every seed (validation runs use another)")
+    parser.add_argument("--fsdd-speakers", type=str, default="", help="comma-separated subset of FSDD speakers (default: all)")
+    parser.add_argument("--skip-fsdd", action="store_true")
+    parser.add_argument("--skip-generated", action="store_true")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="leak_audit_"))
+    try:
+        if not args.skip_fsdd:
+            speakers = set(filter(None, args.fsdd_speakers.split(",")))
+            sources = {p.stem: p for p in sorted((args.fsdd_root / "recordings").glob("*.wav"))
+                       if not speakers or p.stem.split("_")[1] in speakers}
+            truth = plant(sources, work / "fsdd_copies", args.per_kind, args.per_pair, seed=1 + args.seed)
+            paths = {**sources, **{copy_id: work / "fsdd_copies" / f"{copy_id}.wav" for copy_id in truth}}
+            report(evaluate("FSDD 3,000 recordings + planted copies", paths, truth, args.workers, None), paths, identity_check=True)
+        if not args.skip_generated:
+            start = time.perf_counter()
+            sources = make_generated_set(work / "generated", args.esc_clips, seed=7 + args.seed)
+            print(f"\n(generated {len(sources):,} clips of 5 s at 44.1 kHz in {time.perf_counter() - start:.0f} s, not timed below)")
+            truth = plant(sources, work / "generated_copies", args.per_kind, args.per_pair, seed=2 + args.seed)
+            paths = {**sources, **{copy_id: work / "generated_copies" / f"{copy_id}.wav" for copy_id in truth}}
+            result = evaluate(f"generated ESC-50-sized set ({len(sources):,} x 5 s) + planted copies", paths, truth, args.workers, None)
+            report(result, paths, identity_check=False)
+            sizes, seconds = [], []
+            for size in [int(s) for s in args.scaling.split(",") if s]:
+                subset = dict(sorted(sources.items())[:size])
+                timing = evaluate(f"subset {size}", subset, {}, args.workers, None)
+                sizes.append(size)
+                seconds.append(timing["fingerprint_s"] + timing["search_s"])
+                print(f"  scaling: {size:,} clips in {seconds[-1]:.1f} s (fingerprints {timing['fingerprint_s']:.1f} s, search {timing['search_s']:.1f} s)")
+            sizes.append(result["clips"])
+            seconds.append(result["fingerprint_s"] + result["search_s"])
+            exponent = float(np.polyfit(np.log(sizes), np.log(seconds), 1)[0])
+            projected = seconds[-1] * (20000 / sizes[-1]) ** exponent
+            print(f"  scaling exponent {exponent:.2f} (time ~ clips^{exponent:.2f}); projected 20,000 x 5 s: {projected / 60:.0f} min")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,439 @@
+"""Find copies of the same audio among many clips: re-cut, re-encoded, noisy, reverberant, resampled,
+pitch-shifted (+/-2 semitones) or time-stretched (0.85-1.15), alone or combined.
+
+Two steps (see `sonolab.data.fingerprint` for the representation):
+
+1. Shortlist (sub-quadratic): pairs of spectral peaks are hashed as (anchor band, frequency step,
+   time step). On the log-frequency axis a pitch shift moves every peak by the same number of bins,
+   so the frequency step is unchanged and the anchor band is probed at +/-1 band; a time stretch
+   scales the time step, so each clip is queried at a small grid of duration ratios. Matching hashes
+   vote for (clip, other clip, ratio, time offset); the cells with the most votes give each clip a
+   few candidates, with a line fit of their matched peak times (ratio and lag) and their median
+   frequency shift (pitch).
+2. Confirmation (precise): the two log-frequency spectrograms are aligned at the candidate's ratio,
+   lag and pitch and refined coarse to fine; the score is the correlation of their dB levels over the
+   cells loud in both, each frequency bin centred on its own mean (a fixed filter, EQ or codec band
+   limit changes nothing), near the threshold also under a room model (reverberation). The overlap
+   must be at least `min_overlap_s` (or most of the shorter clip); short overlaps need a higher score.
+   The threshold was set on validation data above second takes of one word by one speaker (FSDD).
+
+Hand-written because no maintained library searches over pitch and tempo (Chromaprint and
+landmark fingerprinters assume both unchanged) or confirms a match on fine structure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from sonolab.data.fingerprint import DB_STEP, Fingerprint, FingerprintSettings
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """How the index shortlists and confirms copies."""
+
+    max_pitch_semitones: float = 2.5
+    min_duration_ratio: float = 0.84  # time stretch 0.85-1.15 (either direction) plus margin
+    max_duration_ratio: float = 1.19
+    duration_ratio_steps: int = 9
+    fan_out: int = 6  # peaks paired with each anchor
+    max_pair_frames: int = 60
+    max_pair_bins: int = 36
+    band_bins: int = 9  # anchor band width (must reach the pitch search in bins: probes cover +/-1 band)
+    offset_bin_frames: int = 24
+    min_votes: int = 2
+    candidates_per_item: int = 8
+    min_overlap_s: float = 1.0
+    min_overlap_fraction: float = 0.8  # of the shorter clip, when it is shorter than min_overlap_s / this
+    min_coverage: float = 0.7  # cells loud in both / loud cells of the sparser clip, under which the score shrinks
+    give_up_margin: float = 0.2  # stop refining a candidate this far under the threshold
+    loud_db: float = 20.0
+    short_overlap_s: float = 0.4  # under this overlap the required score rises linearly ...
+    shortest_overlap_s: float = 0.2  # ... to `short_threshold` here: a fifth of a second of sound is little evidence
+    short_threshold: float = 0.99
+    lag_search_s: float = 0.04  # lag searched around the shortlist's estimate
+    reverb_rt60_s: tuple[float, ...] = (0.2, 0.4, 0.7)  # room models tried on either side (empty: none)  # cells compared: this far above the clip's floor in both clips
+    threshold: float = 0.91  # chosen on validation: above every FSDD same-speaker take pair (takes 0-5 of 3 speakers)
+    batch_matches: int = 4_000_000
+
+
+@dataclass(frozen=True)
+class Match:
+    """A confirmed copy: `second` is `first` shifted by `lag_s`, pitch-shifted by `pitch_semitones`
+    and time-stretched so that its duration is `tempo_ratio` times as long."""
+
+    first: str
+    second: str
+    score: float
+    lag_s: float
+    pitch_semitones: float
+    tempo_ratio: float
+    overlap_s: float
+    votes: int
+
+    def to_dict(self) -> dict[str, float | str | int]:
+        return {"first": self.first, "second": self.second, "score": round(self.score, 4), "lag_s": round(self.lag_s, 3),
+                "pitch_semitones": round(self.pitch_semitones, 2), "tempo_ratio": round(self.tempo_ratio, 3),
+                "overlap_s": round(self.overlap_s, 3), "votes": self.votes}
+
+    def describe(self) -> str:
+        return (f"score {self.score:.2f}, lag {self.lag_s:+.3f} s, pitch {self.pitch_semitones:+.1f} st, "
+                f"tempo x{self.tempo_ratio:.3f}, overlap {self.overlap_s:.2f} s")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A shortlisted pair: `second` ~ `first` stretched by `ratio`, at `offset_frames`, shifted `pitch_bins`."""
+
+    first: int
+    second: int
+    ratio: float
+    offset_frames: float
+    pitch_bins: float
+    votes: int
+
+
+# --- landmark hashes ----------------------------------------------------------------------------
+
+def peak_pairs(fp: Fingerprint, search: SearchSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(anchor frame, anchor bin, time step, bin step) of each anchor and its next `fan_out` peaks."""
+    frames, bins = fp.peak_frames, fp.peak_bins
+    count = frames.size
+    if count < 2:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty, empty
+    window = search.fan_out * 4
+    anchors = np.repeat(np.arange(count), window)
+    targets = anchors + np.tile(np.arange(1, window + 1), count)
+    valid = targets < count
+    targets = np.minimum(targets, count - 1)
+    steps = (frames[targets] - frames[anchors]).astype(np.int64)
+    bin_steps = (bins[targets] - bins[anchors]).astype(np.int64)
+    valid &= (steps >= 1) & (steps <= search.max_pair_frames) & (np.abs(bin_steps) <= search.max_pair_bins)
+    valid = valid.reshape(count, window)
+    valid &= np.cumsum(valid, axis=1) <= search.fan_out
+    valid = valid.reshape(-1)
+    return frames[anchors][valid].astype(np.int64), bins[anchors][valid].astype(np.int64), steps[valid], bin_steps[valid]
+
+
+def _hash(band: np.ndarray, bin_step: np.ndarray, step: np.ndarray, search: SearchSettings) -> np.ndarray:
+    return (band * (2 * search.max_pair_bins + 1) + bin_step + search.max_pair_bins) * (search.max_pair_frames + 1) + step
+
+
+def duration_ratios(search: SearchSettings) -> np.ndarray:
+    return np.exp(np.linspace(np.log(search.min_duration_ratio), np.log(search.max_duration_ratio), search.duration_ratio_steps))
+
+
+def pitch_bins_limit(settings: FingerprintSettings, search: SearchSettings) -> int:
+    return int(np.ceil(search.max_pitch_semitones * settings.bins_per_octave / 12.0))
+
+
+def shortlist(prints: Sequence[Fingerprint], settings: FingerprintSettings, search: SearchSettings) -> list[Candidate]:
+    """Candidate copy pairs (each unordered pair once, the direction with most votes)."""
+    pairs = [peak_pairs(fp, search) for fp in prints]
+    item_of = np.concatenate([np.full(p[0].size, i, dtype=np.int64) for i, p in enumerate(pairs)]) if pairs else np.zeros(0, np.int64)
+    if item_of.size == 0:
+        return []
+    ref_frame = np.concatenate([p[0] for p in pairs])
+    ref_bin = np.concatenate([p[1] for p in pairs])
+    ref_key = _hash(np.concatenate([p[1] for p in pairs]) // search.band_bins, np.concatenate([p[3] for p in pairs]),
+                    np.concatenate([p[2] for p in pairs]), search)
+    order = np.argsort(ref_key, kind="stable")
+    ref_key, ref_item, ref_frame, ref_bin = ref_key[order], item_of[order], ref_frame[order], ref_bin[order]
+    ratios = duration_ratios(search)
+    max_pitch = pitch_bins_limit(settings, search)
+    mean_bucket = ref_key.size / max(1, np.count_nonzero(np.diff(ref_key)) + 1)
+    best: dict[tuple[int, int], Candidate] = {}
+    batch: list[int] = []
+    budget = 0.0
+    for index, p in enumerate(pairs):
+        batch.append(index)
+        budget += p[0].size * len(ratios) * 3 * mean_bucket
+        if budget >= search.batch_matches or index == len(pairs) - 1:
+            for candidate in _query_batch(batch, pairs, ref_key, ref_item, ref_frame, ref_bin, ratios, max_pitch, search):
+                pair = (min(candidate.first, candidate.second), max(candidate.first, candidate.second))
+                if pair not in best or candidate.votes > best[pair].votes:
+                    best[pair] = candidate
+            batch, budget = [], 0
+    return sorted(best.values(), key=lambda c: (c.first, c.second))
+
+
+def _query_batch(batch, pairs, ref_key, ref_item, ref_frame, ref_bin, ratios, max_pitch, search) -> list[Candidate]:
+    q_item, q_frame, q_bin, q_key, q_ratio = [], [], [], [], []
+    for index in batch:
+        frames, bins, steps, bin_steps = pairs[index]
+        if frames.size == 0:
+            continue
+        band = bins // search.band_bins
+        for ratio_index, ratio in enumerate(ratios):
+            scaled = np.round(steps * ratio).astype(np.int64)
+            ok = (scaled >= 1) & (scaled <= search.max_pair_frames)
+            for probe in (-1, 0, 1):
+                q_key.append(_hash(band[ok] + probe, bin_steps[ok], scaled[ok], search))
+                q_item.append(np.full(int(ok.sum()), index, dtype=np.int64))
+                q_frame.append(frames[ok])
+                q_bin.append(bins[ok])
+                q_ratio.append(np.full(int(ok.sum()), ratio_index, dtype=np.int64))
+    if not q_key:
+        return []
+    q_key_a = np.concatenate(q_key)
+    q_item_a, q_frame_a, q_bin_a, q_ratio_a = (np.concatenate(x) for x in (q_item, q_frame, q_bin, q_ratio))
+    lo = np.searchsorted(ref_key, q_key_a, side="left")
+    hi = np.searchsorted(ref_key, q_key_a, side="right")
+    hits = hi - lo
+    has = hits > 0
+    if not np.any(has):
+        return []
+    query = np.repeat(np.flatnonzero(has), hits[has])
+    starts = np.repeat(lo[has], hits[has])
+    within = np.arange(query.size) - np.repeat(np.cumsum(hits[has]) - hits[has], hits[has])
+    ref = starts + within
+    other = ref_item[ref]
+    pitch = ref_bin[ref] - q_bin_a[query]
+    keep = (other != q_item_a[query]) & (np.abs(pitch) <= max_pitch)
+    query, ref, other, pitch = query[keep], ref[keep], other[keep], pitch[keep]
+    if query.size == 0:
+        return []
+    ratio_index = q_ratio_a[query]
+    q_t = q_frame_a[query]
+    r_t = ref_frame[ref]
+    offset = r_t - np.round(q_t * ratios[ratio_index]).astype(np.int64)
+    offset_bin = np.floor_divide(offset, search.offset_bin_frames) + 100_000
+    n_items = int(ref_item.max()) + 1
+    cell = ((q_item_a[query] * n_items + other) * len(ratios) + ratio_index) * 200_003 + offset_bin
+    cells, inverse, votes = np.unique(cell, return_inverse=True, return_counts=True)
+    # best cell per (query item, other item), then the top candidates per query item
+    pair_of_cell = cells // (len(ratios) * 200_003)
+    order = np.lexsort((-votes, pair_of_cell))
+    first_of_pair = np.ones(order.size, dtype=bool)
+    first_of_pair[1:] = pair_of_cell[order][1:] != pair_of_cell[order][:-1]
+    chosen = order[first_of_pair & (votes[order] >= search.min_votes)]
+    if chosen.size == 0:
+        return []
+    q_of = pair_of_cell[chosen] // n_items
+    by_query = np.lexsort((-votes[chosen], q_of))
+    chosen = chosen[by_query]
+    q_sorted = q_of[by_query]
+    rank = np.arange(chosen.size) - np.searchsorted(q_sorted, q_sorted, side="left")
+    chosen = chosen[rank < search.candidates_per_item]
+    # line fit of matched peak times (ratio, lag) and mean pitch per chosen cell
+    member = np.isin(inverse, chosen)
+    cell_index = inverse[member]
+    x = q_t[member].astype(np.float64)
+    y = r_t[member].astype(np.float64)
+    p = pitch[member].astype(np.float64)
+    position = np.searchsorted(chosen_sorted := np.sort(chosen), cell_index)
+    size = len(chosen_sorted)
+    n = np.bincount(position, minlength=size)
+    sx, sy = np.bincount(position, x, size), np.bincount(position, y, size)
+    sxx, sxy = np.bincount(position, x * x, size), np.bincount(position, x * y, size)
+    sp = np.bincount(position, p, size)
+    out = []
+    for k, cell_id in enumerate(chosen_sorted):
+        pair_id = int(pair_of_cell[cell_id])
+        q_index, other_index = divmod(pair_id, n_items)
+        grid_ratio = float(ratios[(cells[cell_id] // 200_003) % len(ratios)])
+        variance = sxx[k] - sx[k] ** 2 / n[k]
+        slope = (sxy[k] - sx[k] * sy[k] / n[k]) / variance if variance > 1e-6 else grid_ratio
+        if not (search.min_duration_ratio * 0.97 <= slope <= search.max_duration_ratio * 1.03):
+            slope = grid_ratio
+        intercept = (sy[k] - slope * sx[k]) / n[k]
+        out.append(Candidate(int(q_index), int(other_index), float(slope), float(intercept), float(sp[k] / n[k]), int(votes[cell_id])))
+    return out
+
+
+# --- confirmation -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Prepared:
+    """A spectrogram ready for correlation: its loud cells (0/1), their dB levels and squares there."""
+
+    decibels: np.ndarray
+    loud: np.ndarray
+    level: np.ndarray
+    squared: np.ndarray
+
+
+def prepare(decibels: np.ndarray, search: SearchSettings) -> Prepared:
+    loud = (decibels > search.loud_db).astype(np.float64)
+    level = decibels.astype(np.float64) * loud
+    return Prepared(decibels, loud, level, level * level)
+
+
+def fingerprint_decibels(fp: Fingerprint) -> np.ndarray:
+    return fp.spectrogram.astype(np.float32) * DB_STEP
+
+
+def _stretch(spectrogram: np.ndarray, ratio: float) -> np.ndarray:
+    """Resample the time axis so that the clip lasts `ratio` times as long (linear interpolation)."""
+    frames = spectrogram.shape[0]
+    new_frames = max(1, int(round(frames * ratio)))
+    position = np.clip(np.arange(new_frames) / ratio, 0, frames - 1)
+    low = np.floor(position).astype(np.int64)
+    high = np.minimum(low + 1, frames - 1)
+    weight = (position - low).astype(np.float32)[:, None]
+    return spectrogram[low] * (1 - weight) + spectrogram[high] * weight
+
+
+def _column_dot(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.einsum("ij,ij->j", x, y)
+
+
+def correlation(a: Prepared, b: Prepared, lag: int, pitch: int, min_frames: int, min_coverage: float) -> tuple[float, int]:
+    """Normalised correlation of a[t, k] with b[t + lag, k + pitch] over the cells loud in both (so
+    noise filling one clip's quiet cells does not count against a copy), each frequency bin centred
+    on its own mean over those cells (so a fixed filter, EQ or room colour changes nothing); scaled
+    down when those cells are under `min_coverage` of the loud cells of either clip in the overlap
+    (a sparse accidental overlap of two textures is no evidence)."""
+    t0, t1 = max(0, -lag), min(a.loud.shape[0], b.loud.shape[0] - lag)
+    k0, k1 = max(0, -pitch), min(a.loud.shape[1], b.loud.shape[1] - pitch)
+    if t1 - t0 < min_frames or k1 - k0 < 4:
+        return -1.0, 0
+    sa = (slice(t0, t1), slice(k0, k1))
+    sb = (slice(t0 + lag, t1 + lag), slice(k0 + pitch, k1 + pitch))
+    loud_a, loud_b = a.loud[sa], b.loud[sb]
+    cells = _column_dot(loud_a, loud_b)
+    both = float(cells.sum())
+    if both < 16:
+        return -1.0, 0
+    coverage = both / max(1.0, min(float(loud_a.sum()), float(loud_b.sum())))
+    x, y = a.level[sa], b.level[sb]
+    sum_x, sum_y = _column_dot(x, loud_b), _column_dot(loud_a, y)
+    safe = np.maximum(cells, 1.0)
+    cross = _column_dot(x, y) - sum_x * sum_y / safe
+    var_x = _column_dot(a.squared[sa], loud_b) - sum_x**2 / safe
+    var_y = _column_dot(loud_a, b.squared[sb]) - sum_y**2 / safe
+    energy = float(var_x.sum()) * float(var_y.sum())
+    if energy <= 0:
+        return -1.0, 0
+    return float(cross.sum()) / float(np.sqrt(energy)) * min(1.0, coverage / min_coverage), t1 - t0
+
+
+def _reverberate(decibels: np.ndarray, rt60_s: float, wet: float, frame_s: float) -> np.ndarray:
+    """The spectrogram (dB) of the same sound in a room: each frame's power plus an exponentially
+    decaying tail (60 dB in `rt60_s`) of the frames before it, `wet` times the direct energy."""
+    from scipy.signal import lfilter
+
+    decay = 10.0 ** (-6.0 * frame_s / rt60_s)
+    power = 10.0 ** (decibels / 10.0)
+    tail = lfilter([0.0, 1.0 - decay], [1.0, -decay], power, axis=0)
+    return (10.0 * np.log10(power + wet * tail)).astype(np.float32)
+
+
+def confirm(first: Fingerprint, second: Fingerprint, candidate: Candidate, settings: FingerprintSettings,
+            search: SearchSettings, decibels: tuple[np.ndarray, np.ndarray] | None = None,
+            prepared_second: Prepared | None = None) -> Match:
+    """Refine ratio, lag and pitch around the candidate (coarse to fine, giving up early when far
+    from the threshold) and score the best alignment; near the threshold, also try a room
+    (reverberation) model on either side, since a reverberant copy differs from its source by more
+    than a fixed filter."""
+    a_db, b_db = decibels if decibels is not None else (fingerprint_decibels(first), fingerprint_decibels(second))
+    b = prepared_second or prepare(b_db, search)
+    shorter = min(first.frames * candidate.ratio, second.frames)
+    min_frames = int(min(search.min_overlap_s / settings.frame_s, search.min_overlap_fraction * shorter))
+    max_pitch = pitch_bins_limit(settings, search)
+    cache: dict[float, Prepared] = {}
+
+    def stretched(ratio: float) -> Prepared:
+        if ratio not in cache:
+            cache[ratio] = prepare(_stretch(a_db, ratio), search)
+        return cache[ratio]
+
+    def score_at(ratio: float, lag: int, pitch: int) -> tuple[float, int]:
+        if abs(pitch) > max_pitch + 1:
+            return -1.0, 0
+        return correlation(stretched(ratio), b, lag, pitch, min_frames, search.min_coverage)
+
+    lag_window = max(4, int(round(search.lag_search_s / settings.frame_s)))
+    ratio, lag, pitch = float(candidate.ratio), int(round(candidate.offset_frames)), int(round(candidate.pitch_bins))
+    best = (-1.0, ratio, lag, pitch, 0)
+    # a second start at tempo 1 (lag taken at the middle of the clip): the shortlist's line fit over a
+    # few matched peaks can be off when a copy kept only a few of them
+    middle = first.frames / 2
+    for start in (1.0,):
+        start_lag = int(round(candidate.offset_frames + (candidate.ratio - start) * middle))
+        for start_pitch in sorted({pitch, 0}):
+            for delta in range(-lag_window, lag_window + 1):
+                score, overlap = score_at(start, start_lag + delta, start_pitch)
+                if score > best[0]:
+                    best = (score, start, start_lag + delta, start_pitch, overlap)
+    wide = np.log(np.exp(np.linspace(np.log(search.min_duration_ratio), np.log(search.max_duration_ratio), 10)) / 1.0)
+    steps = [("lag", range(-lag_window, lag_window + 1)), ("pitch", range(-3, 4)), ("absolute_ratio", wide),
+             ("ratio", np.linspace(-0.06, 0.06, 13)),
+             ("lag", range(-lag_window, lag_window + 1)), ("ratio", np.linspace(-0.015, 0.015, 7)),
+             ("lag", range(-2, 3)), ("pitch", range(-1, 2)), ("ratio", np.linspace(-0.005, 0.005, 5)), ("lag", range(-1, 2))]
+    for number, (name, deltas) in enumerate(steps):
+        if number == 4 and best[0] < search.threshold - search.give_up_margin:
+            break  # far from a copy after the coarse search: not worth refining
+        centre = best[1:4]
+        for delta in deltas:
+            r, l, p = centre
+            if name == "lag":
+                l = centre[1] + int(delta)
+            elif name == "pitch":
+                p = centre[2] + int(delta)
+            else:
+                r = float(np.exp(delta)) if name == "absolute_ratio" else float(centre[0] * np.exp(delta))
+                if not search.min_duration_ratio * 0.98 <= r <= search.max_duration_ratio * 1.02:
+                    continue
+            score, overlap = score_at(r, l, p)
+            if score > best[0]:
+                best = (score, r, l, p, overlap)
+    score, ratio, lag, pitch, overlap = best
+    if search.threshold - search.give_up_margin <= score < search.threshold and search.reverb_rt60_s:
+        a = stretched(ratio)
+        for rt60_s in search.reverb_rt60_s:
+            for wet in (0.5, 1.0, 2.0):
+                wet_a = prepare(_reverberate(a.decibels, rt60_s, wet, settings.frame_s), search)
+                wet_b = prepare(_reverberate(b.decibels, rt60_s, wet, settings.frame_s), search)
+                for x, y in ((wet_a, b), (a, wet_b)):
+                    score = max(score, correlation(x, y, lag, pitch, min_frames, search.min_coverage)[0])
+    return Match(first.item_id, second.item_id, score, lag * settings.frame_s, pitch * 12.0 / settings.bins_per_octave,
+                 ratio, overlap * settings.frame_s, candidate.votes)
+
+
+def required_score(overlap_s: float, search: SearchSettings) -> float:
+    """The score a match needs: `threshold`, rising for short overlaps (similar short sounds, e.g. two
+    plain tone sweeps, align as well as a copy over a few frames)."""
+    span = max(search.short_overlap_s - search.shortest_overlap_s, 1e-9)
+    shortfall = min(1.0, max(0.0, (search.short_overlap_s - overlap_s) / span))
+    return search.threshold + shortfall * (search.short_threshold - search.threshold)
+
+
+def find_copies(prints: Sequence[Fingerprint], settings: FingerprintSettings, search: SearchSettings | None = None,
+                keep_pair=None, all_scores: bool = False, progress: bool = False) -> list[Match]:
+    """Every pair of `prints` that is a copy (score >= `required_score`), at its best alignment.
+
+    `keep_pair(first_id, second_id)` (optional) skips shortlisted pairs that need no check (e.g. the
+    same partition); `all_scores=True` returns every confirmed candidate whatever its score.
+    """
+    search = search or SearchSettings()
+    usable = [fp for fp in prints if not fp.silent]
+    decibels: dict[int, np.ndarray] = {}
+    prepared: dict[int, Prepared] = {}
+    matches = []
+    candidates = shortlist(usable, settings, search)
+    if progress:
+        from rich.progress import track
+
+        candidates = track(candidates, description="confirming candidate copies", transient=True)
+    for candidate in candidates:
+        first, second = usable[candidate.first], usable[candidate.second]
+        if keep_pair is not None and not keep_pair(first.item_id, second.item_id):
+            continue
+        if len(decibels) > 2048:  # bound memory on large sets (candidates come sorted by their first clip)
+            decibels.clear()
+            prepared.clear()
+        for index in (candidate.first, candidate.second):
+            if index not in decibels:
+                decibels[index] = fingerprint_decibels(usable[index])
+        if candidate.second not in prepared:
+            prepared[candidate.second] = prepare(decibels[candidate.second], search)
+        match = confirm(first, second, candidate, settings, search, (decibels[candidate.first], decibels[candidate.second]),
+                        prepared[candidate.second])
+        if all_scores or match.score >= required_score(match.overlap_s, search):
+            matches.append(match)
+    return matches
