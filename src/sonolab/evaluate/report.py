@@ -154,9 +154,10 @@ def run_notes(run_dir: Path, summary: dict[str, Any]) -> list[str]:
     audit_path = run_dir / "leak_audit.json"
     if audit_path.is_file():
         audit = json.loads(audit_path.read_text(encoding="utf-8"))
-        if audit.get("allow_leaks"):
-            notes.append(f"WARNING: this run was trained although the leakage audit found {audit.get('leak_count', len(audit.get('leaks', [])))} "
-                         f"leak(s), with --allow-leaks; the reason given: \"{audit['allow_leaks']}\". Its test scores may be inflated.")
+        reason = audit.get("allow_leaks_reason") or audit.get("allow_leaks")
+        if audit.get("allowed") and reason:
+            notes.append(f"WARNING: this run was trained although the leakage audit found {len(audit.get('leaks', []))} "
+                         f"leak(s), with --allow-leaks; the reason given: \"{reason}\". Its test scores may be inflated.")
     notes.append(f"Task: {summary.get('task')}; folds: {', '.join(map(str, summary.get('folds', [])))}; seeds: {summary.get('seeds')}; "
                  f"model selection on validation `{summary.get('monitor')}` (test partitions never used for selection).")
     notes.append(f"Summary convention: {summary.get('convention', 'mean and std over folds and seeds')}. {MACRO_DEFINITION}.")

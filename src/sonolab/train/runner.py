@@ -51,13 +51,14 @@ def _load_or_make_splits(recipe: dict[str, Any], index: Any, out_dir: Path, resu
 
 
 def _audit(index: Any, splits: Any, cache_dir: Path, out_dir: Path, allow_leaks: str | None, progress: bool) -> None:
-    """Every training audits its splits before any training (a leak stops the run unless allowed, with a reason)."""
-    from sonolab.data.audit import audit_splits
+    """Every training audits its splits before any training: groups, augmented parents, and copies of the same audio
+    (re-cut, re-encoded, noisy, reverberant, pitch-shifted, time-stretched) across partitions. A leak stops the run
+    with the offending ids and the fix, unless `allow_leaks` gives a reason (written into the run and its report)."""
+    from sonolab.data.leak_gate import audit_training_splits
 
-    report = audit_splits(splits, check_audio=False)
-    write_json_atomic(out_dir / "leak_audit.json", {**report.to_dict(), "allow_leaks": allow_leaks})
-    if not report.ok and not allow_leaks:
-        raise ConfigError(f"{out_dir / 'splits.json'}: leak: " + "; ".join(str(leak.to_dict()) for leak in report.leaks[:5]))
+    payload = audit_training_splits(index, splits, cache_dir, out_dir, allow_leaks, progress)
+    if payload.get("allowed"):
+        _say(f"[yellow]leakage audit: {len(payload.get('leaks', []))} leak(s) allowed by --allow-leaks: {allow_leaks}[/]")
 
 
 def _selection_key(summary: dict[str, Any], mode: str) -> float:
