@@ -61,11 +61,15 @@ def _lyrics(valence: float, rng: np.random.Generator, words: int = 32) -> str:
 
 def _audio(arousal: float, rng: np.random.Generator, duration_s: float, frequency_hz: float | None = None) -> np.ndarray:
     samples = int(duration_s * SAMPLE_RATE_HZ)
-    time_s = np.arange(samples) / SAMPLE_RATE_HZ
     if frequency_hz is None:
         frequency_hz = float(rng.uniform(200.0, 1600.0))  # pitch: random, carries nothing
     level_db = -34.0 + 30.0 * arousal
-    tone = np.sin(2 * np.pi * frequency_hz * time_s) + 0.5 * np.sin(2 * np.pi * 2 * frequency_hz * time_s)
+    # a few notes around the song's pitch (phase-continuous): steady tones would all be pitch-shifted copies of
+    # one another, and the training leak audit rightly flags those
+    notes = frequency_hz * 2 ** (rng.uniform(-7, 7, size=int(rng.integers(3, 6))) / 12)
+    steps = notes[np.minimum((np.arange(samples) * len(notes)) // samples, len(notes) - 1)]
+    phase = 2 * np.pi * np.cumsum(steps) / SAMPLE_RATE_HZ
+    tone = np.sin(phase) + 0.5 * np.sin(2 * phase)
     tone += 0.05 * rng.standard_normal(samples)
     tone /= np.max(np.abs(tone))
     return (10 ** (level_db / 20.0) * tone).astype(np.float32)

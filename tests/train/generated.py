@@ -8,12 +8,20 @@ import numpy as np
 import soundfile as sf
 
 
+def melody(rng: np.random.Generator, samples: int, sample_rate_hz: int, min_hz: float, max_hz: float) -> np.ndarray:
+    """A few random notes in a row (phase-continuous): every clip its own tune. Single steady sines would be
+    indistinguishable from pitch-shifted copies of each other, and the training leak audit rightly flags them."""
+    notes = rng.uniform(min_hz, max_hz, size=int(rng.integers(3, 6)))
+    frequency_hz = notes[np.minimum((np.arange(samples) * len(notes)) // samples, len(notes) - 1)]
+    return np.sin(2 * np.pi * np.cumsum(frequency_hz) / sample_rate_hz)
+
+
 def tone_or_noise(kind: int, rng: np.random.Generator, sample_rate_hz: int, duration_s: float) -> np.ndarray:
-    """Class 0: a sine at a random frequency (300-1500 Hz); class 1: white noise; both at random level."""
+    """Class 0: a few random notes (300-1500 Hz); class 1: white noise; both at random level."""
     time_s = np.arange(int(sample_rate_hz * duration_s)) / sample_rate_hz
     level = 10 ** (rng.uniform(-20, -6) / 20)
     if kind == 0:
-        signal = np.sin(2 * np.pi * rng.uniform(300, 1500) * time_s)
+        signal = melody(rng, time_s.size, sample_rate_hz, 300, 1500)
     else:
         signal = rng.standard_normal(time_s.size) * 0.5
     return (level * signal).astype(np.float32)

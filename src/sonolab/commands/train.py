@@ -57,6 +57,12 @@ def train_command(
         return
     summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
     console.print(_metric_table(f"{resolved['dataset']}: test metrics, mean over folds of seed means", summary["metrics"]))
+    baseline = summary.get("baseline")
+    if baseline:
+        for name in ("accuracy", "balanced_accuracy", "macro_f1"):
+            model, other = summary["metrics"].get(name, {}).get("mean"), baseline["metrics"].get(name, {}).get("mean")
+            if model is not None and other is not None:
+                console.print(f"{name}: model {model:.4f} vs baseline ({baseline['description']}) {other:.4f} on the same folds")
     console.print(f"run folder: {run_dir}")
 
 
