@@ -146,8 +146,11 @@ def run_demo(out_dir: Path, epochs: int | None = None, progress: bool = True) ->
         summary = json.loads((run_dir / "summary.json").read_text())
         state["summary"] = summary
         metrics = summary["metrics"]
+        baseline = summary.get("baseline")
+        beside = (f"; classical baseline ({baseline['description']}) on the same split: accuracy "
+                  f"{baseline['metrics']['accuracy']['mean']:.3f}") if baseline else ""
         return (f"test accuracy {metrics['accuracy']['mean']:.3f}, balanced accuracy {metrics['balanced_accuracy']['mean']:.3f}, "
-                f"macro-F1 {metrics['macro_f1']['mean']:.3f} on unseen speaker(s) {', '.join(state['split_groups']['test'])}")
+                f"macro-F1 {metrics['macro_f1']['mean']:.3f} on unseen speaker(s) {', '.join(state['split_groups']['test'])}{beside}")
 
     def semantic_eq() -> str:
         from sonolab.semantic_eq.demo import run_eq_demo
@@ -195,10 +198,15 @@ def _write_demo_report(out_dir: Path, stages: StageLog, state: dict[str, Any], r
                   f"dB reference `{recipe['features']['db_reference']}` over the training partition, model selected on validation "
                   f"`{summary.get('monitor')}`; the test speaker is never used for selection. "
                   "A single split of 300 clips: expect a wide spread; the benchmark `benchmarks/fsdd_loso.py` runs all six speakers.", "",
-                  "| metric | test value |", "|---|---|"]
+                  "| metric | CNN, test value | classical baseline, same split |", "|---|---|---|"]
+        baseline_metrics = (summary.get("baseline") or {}).get("metrics", {})
         for name, stats in summary["metrics"].items():
             if isinstance(stats, dict) and "mean" in stats:
-                lines.append(f"| {name} | {stats['mean']:.3f} |")
+                other = baseline_metrics.get(name, {}).get("mean")
+                lines.append(f"| {name} | {stats['mean']:.3f} | {'n/a' if other is None else f'{other:.3f}'} |")
+        if summary.get("baseline"):
+            lines += ["", f"Baseline: {summary['baseline']['description']} (sonolab's `baseline:` recipe section), scored on the "
+                      "same train/validation/test speakers."]
         lines += ["", "Full run report: [run/report.md](run/report.md) ([HTML](run/report.html)).", ""]
     for caption, name in (("Confusion matrix", "confusion_matrix.png"), ("Training curves", "training_curves.png"),
                           ("Spectrogram contact sheet", "contact_sheet.png"), ("EQ response curves", "eq/eq_responses.png")):

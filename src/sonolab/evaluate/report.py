@@ -158,6 +158,8 @@ def run_notes(run_dir: Path, summary: dict[str, Any]) -> list[str]:
         if audit.get("allowed") and reason:
             notes.append(f"WARNING: this run was trained although the leakage audit found {len(audit.get('leaks', []))} "
                          f"leak(s), with --allow-leaks; the reason given: \"{reason}\". Its test scores may be inflated.")
+        if audit.get("content_check"):
+            notes.append(f"Leakage audit before training: groups and augmented parents checked; audio content {audit['content_check']}.")
     notes.append(f"Task: {summary.get('task')}; folds: {', '.join(map(str, summary.get('folds', [])))}; seeds: {summary.get('seeds')}; "
                  f"model selection on validation `{summary.get('monitor')}` (test partitions never used for selection).")
     notes.append(f"Summary convention: {summary.get('convention', 'mean and std over folds and seeds')}. {MACRO_DEFINITION}.")

@@ -84,6 +84,10 @@ RECIPE_DEFAULTS: dict[str, Any] = {
     "sweep": {},
     # A classical baseline scored on the same folds and shown beside the model (classification tasks).
     "baseline": {"enabled": True, "features": {"kind": "functionals"}, "head": {"name": "linear_svm"}},
+    # The leakage audit before training: groups and augmented parents always; audio content (identical audio and
+    # re-cut / re-encoded / noisy / pitch-shifted / stretched copies) `always`, `never`, or `auto`: when the dataset
+    # holds at most `max_audio_minutes` of audio (the content index costs ~8 min for FSDD's 20 min of audio on 2 cores).
+    "audit": {"content": "auto", "max_audio_minutes": 30.0},
 }
 BASELINE_KEYS = ("enabled", "features", "head")
 
@@ -149,6 +153,8 @@ def validate_recipe(recipe: dict[str, Any], source: str = "recipe") -> dict[str,
         if value is not None and not isinstance(value, (int, float)):
             raise ConfigError(f"{source}: training.{key} must be a number, got {value!r}")
         resolved["training"][key] = value
+    if resolved["audit"]["content"] not in ("auto", "always", "never"):
+        raise ConfigError(f"{source}: audit.content must be auto, always or never, got {resolved['audit']['content']!r}")
     if not 0 <= (resolved["training"].get("ema_decay") or 0) < 1:
         raise ConfigError(f"{source}: training.ema_decay must be in [0, 1) (0 disables the average), got {resolved['training']['ema_decay']!r}")
     if (resolved["training"].get("mixup_alpha") or 0) < 0:

@@ -50,13 +50,38 @@ def _load_or_make_splits(recipe: dict[str, Any], index: Any, out_dir: Path, resu
     return splits
 
 
-def _audit(index: Any, splits: Any, cache_dir: Path, out_dir: Path, allow_leaks: str | None, progress: bool) -> None:
+def _content_check(index: Any, audit: dict[str, Any]) -> tuple[bool, str]:
+    """Whether the audit compares audio content, and why (the content index is slow on hours of audio)."""
+    if audit["content"] == "never":
+        return False, "not compared (audit.content: never)"
+    if audit["content"] == "always":
+        return True, "compared across every partition (audit.content: always)"
+    import soundfile as sf
+
+    seconds = 0.0
+    for item in index.items:
+        try:
+            seconds += float(sf.info(str(item.path)).duration)
+        except Exception:  # an unreadable file is listed by the feature cache; it adds nothing here
+            continue
+    minutes, budget = seconds / 60.0, float(audit["max_audio_minutes"])
+    if minutes > budget:
+        return False, (f"not compared: {minutes:.0f} min of audio is above audit.max_audio_minutes = {budget:.0f} (fix: set "
+                       "audit.content: always to compare it before training, or run `sonolab audit SPLITS.json` separately)")
+    return True, f"compared across every partition ({minutes:.1f} min of audio)"
+
+
+def _audit(index: Any, splits: Any, cache_dir: Path, out_dir: Path, allow_leaks: str | None, progress: bool,
+           audit: dict[str, Any]) -> None:
     """Every training audits its splits before any training: groups, augmented parents, and copies of the same audio
     (re-cut, re-encoded, noisy, reverberant, pitch-shifted, time-stretched) across partitions. A leak stops the run
     with the offending ids and the fix, unless `allow_leaks` gives a reason (written into the run and its report)."""
     from sonolab.data.leak_gate import audit_training_splits
 
-    payload = audit_training_splits(index, splits, cache_dir, out_dir, allow_leaks, progress)
+    check_audio, note = _content_check(index, audit)
+    if not check_audio:
+        _say(f"[yellow]leakage audit: groups and parents only; audio content {note}[/]")
+    payload = audit_training_splits(index, splits, cache_dir, out_dir, allow_leaks, progress, check_audio=check_audio, note=note)
     if payload.get("allowed"):
         _say(f"[yellow]leakage audit: {len(payload.get('leaks', []))} leak(s) allowed by --allow-leaks: {allow_leaks}[/]")
 
@@ -108,7 +133,7 @@ def _run_trials(recipe: dict[str, Any], plugin: Any, index: Any, out_dir: Path, 
     splits = _load_or_make_splits(recipe, index, out_dir, resume)
     cache_dir = Path(recipe["cache_dir"]) if recipe.get("cache_dir") else out_dir / "cache"
     if is_rank_zero():
-        _audit(index, splits, cache_dir, out_dir, allow_leaks, progress)
+        _audit(index, splits, cache_dir, out_dir, allow_leaks, progress, recipe["audit"])
     split = recipe["split"]
     folds = splits.folds[: split["max_folds"]] if split.get("max_folds") else splits.folds
     dataset_problems = [problem.to_dict() for problem in index.problems]
