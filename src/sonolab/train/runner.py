@@ -86,6 +86,19 @@ def _audit(index: Any, splits: Any, cache_dir: Path, out_dir: Path, allow_leaks:
         _say(f"[yellow]leakage audit: {len(payload.get('leaks', []))} leak(s) allowed by --allow-leaks: {allow_leaks}[/]")
 
 
+def _note_missing_classes(folds: list[Any], labels: dict[str, Any]) -> None:
+    """Say once, in words, when validation or test partitions lack classes that training has (normal when whole
+    speakers are held out) instead of a library warning per fold and epoch."""
+    short = 0
+    for fold in folds:
+        trained = {labels.get(i) for i in fold.train} - {None}
+        if any(trained - {labels.get(i) for i in ids} for ids in (fold.val, fold.test)):
+            short += 1
+    if short:
+        _say(f"note: in {short} of {len(folds)} fold(s) the validation or test partition lacks some classes (normal when whole "
+             "speakers or recordings are held out); balanced accuracy and macro-F1 average over the classes present")
+
+
 def _selection_key(summary: dict[str, Any], mode: str) -> float:
     value = summary["val_monitor"]["mean"]
     if value is None:
@@ -136,6 +149,7 @@ def _run_trials(recipe: dict[str, Any], plugin: Any, index: Any, out_dir: Path, 
         _audit(index, splits, cache_dir, out_dir, allow_leaks, progress, recipe["audit"])
     split = recipe["split"]
     folds = splits.folds[: split["max_folds"]] if split.get("max_folds") else splits.folds
+    _note_missing_classes(folds, splits.labels)
     dataset_problems = [problem.to_dict() for problem in index.problems]
     trial_summaries: list[tuple[str, dict[str, Any]]] = []
     failures: dict[str, Any] = {"dataset_problems": dataset_problems, "trials": {}}
