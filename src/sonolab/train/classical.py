@@ -105,12 +105,9 @@ class ClassicalTask:
         return HEADLINE
 
     def load_index(self, recipe: dict[str, Any], root: Path) -> Any:
-        from sonolab.data.registry import load_dataset
+        from sonolab.train.classification import load_labelled_index
 
-        index = load_dataset(recipe["dataset"], root)
-        if any(item.label is None for item in index.items):
-            raise DatasetError(f"{root}: some items of {recipe['dataset']} have no label; classification needs one per item")
-        return index
+        return load_labelled_index(recipe, root)
 
     def prepare(self, recipe: dict[str, Any], index: Any, folds: list[Any], cache_dir: Path, progress: bool) -> ClassicalData:
         from sonolab.data.cache import build_feature_cache, cache_dir_for, open_feature_cache

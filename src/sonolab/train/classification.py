@@ -204,6 +204,16 @@ def load_training_waveforms(recipe: dict[str, Any], index: Any, folds: Sequence[
     return waveforms
 
 
+def load_labelled_index(recipe: dict[str, Any], root: Path) -> Any:
+    """The recipe's dataset at `root`; every item must carry a class label."""
+    from sonolab.data.registry import load_dataset
+
+    index = load_dataset(recipe["dataset"], root)
+    if any(item.label is None for item in index.items):
+        raise DatasetError(f"{root}: some items of {recipe['dataset']} have no label; classification needs one per item")
+    return index
+
+
 def failure_dict(failure: Any) -> dict[str, str]:
     if hasattr(failure, "to_dict"):
         return failure.to_dict()
@@ -246,12 +256,7 @@ class ClassificationTask:
         return HEADLINE_METRICS
 
     def load_index(self, recipe: dict[str, Any], root: Path) -> Any:
-        from sonolab.data.registry import load_dataset
-
-        index = load_dataset(recipe["dataset"], root)
-        if any(item.label is None for item in index.items):
-            raise DatasetError(f"{root}: some items of {recipe['dataset']} have no label; classification needs one per item")
-        return index
+        return load_labelled_index(recipe, root)
 
     def prepare(self, recipe: dict[str, Any], index: Any, folds: list[Any], cache_dir: Path, progress: bool) -> ClassificationData:
         from sonolab.data.cache import FeatureCache, build_feature_cache
