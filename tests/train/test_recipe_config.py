@@ -114,3 +114,12 @@ def test_values_of_the_wrong_type_or_range_fail_when_the_recipe_is_read(tmp_path
     path.write_text("dataset: fsdd\n")
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         load_recipe(path, [override])
+
+
+def test_a_backbone_learning_rate_is_refused_where_no_pretrained_backbone_uses_it() -> None:
+    from sonolab.train.config import validate_recipe
+
+    with pytest.raises(ConfigError, match="backbone_lr_scale applies to a pretrained backbone"):
+        validate_recipe({"dataset": "fsdd", "training": {"backbone_lr_scale": 0.5}})
+    with pytest.raises(ConfigError, match="backbone_lr_scale applies to classification recipes only"):
+        validate_recipe({"task": "bimodal", "dataset": "merge", "training": {"backbone_lr_scale": 0.5}})

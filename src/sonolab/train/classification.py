@@ -241,6 +241,12 @@ class ClassificationTask:
             if settings.cache_fingerprint() != AISFX_FEATURE_SETTINGS.cache_fingerprint():
                 raise ConfigError("model aisfx_cnn9 needs the aisfx input as its features (fix: set features to "
                                   f"{ {k: v for k, v in AISFX_FEATURE_SETTINGS.to_dict().items() if v is not None} })")
+        from sonolab.train.config import TRAINING_DEFAULTS
+
+        scale = recipe["training"].get("backbone_lr_scale")
+        if scale != TRAINING_DEFAULTS["backbone_lr_scale"] and recipe["model"].get("name") != "aisfx_cnn9":
+            raise ConfigError(f"training.backbone_lr_scale applies to a pretrained backbone (model.name: aisfx_cnn9); model "
+                              f"{recipe['model'].get('name')!r} trains every layer at training.lr (fix: remove training.backbone_lr_scale)")
         warp = recipe["augment"]["spectrogram_warp"]
         if getattr(settings, "compression", "db") != "db" and warp.get("enabled") and warp.get("max_gain_db"):
             raise ConfigError("augment.spectrogram_warp.max_gain_db shifts levels in dB, but features.compression is "

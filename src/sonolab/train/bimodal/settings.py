@@ -27,6 +27,8 @@ BIMODAL_DEFAULTS: dict[str, Any] = {
 
 # Options of the classification task that the bimodal task does not implement: refused, never ignored.
 CLASSIFIER_ONLY_TRAINING: tuple[str, ...] = ("label_smoothing", "mixup_alpha", "class_weights", "balanced_sampling")
+# Options whose default the bimodal task does not use: a changed value is refused (its towers have bimodal.audio_lr).
+CLASSIFIER_ONLY_VALUES: dict[str, object] = {"backbone_lr_scale": 0.1}
 UNSUPPORTED_AUGMENT: tuple[str, ...] = ("waveform",)
 
 
@@ -62,6 +64,10 @@ def refuse_unsupported_options(recipe: dict[str, Any]) -> None:
         if training.get(key):
             raise ConfigError(f"training.{key} applies to classification recipes only; the bimodal task does not "
                               f"use it (fix: remove it from the recipe or set it to 0/false)")
+    for key, default in CLASSIFIER_ONLY_VALUES.items():
+        if training.get(key, default) != default:
+            raise ConfigError(f"training.{key} applies to classification recipes only (fix: remove it; the bimodal task "
+                              "sets its towers' learning rates with bimodal.audio_lr, bimodal.head_lr and bimodal.text.learning_rate)")
     for key in UNSUPPORTED_AUGMENT:
         if (recipe.get("augment") or {}).get(key, {}).get("enabled"):
             raise ConfigError(f"augment.{key} is not implemented by the bimodal task (fix: set augment.{key}.enabled: false; "
