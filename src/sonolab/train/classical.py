@@ -35,6 +35,16 @@ FIT_ON = ("train", "train_val")
 HEADLINE = ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "roc_auc_ovr", "log_loss")
 
 
+def clip_vector_of(features: np.ndarray, kind: str) -> np.ndarray:
+    """One vector per clip from a kind's cached or extracted array: a log-mel `(n_mels, frames)` gives the mean and
+    std of every band over time; other kinds' `(n_vectors, dim)` are already pooled (or averaged when not)."""
+    from sonolab.features.pooling import clip_vector
+
+    if kind == "logmel":
+        return clip_vector(np.asarray(features).T, "mean_std")
+    return clip_vector(features, "auto")
+
+
 def head_section(recipe: dict[str, Any]) -> dict[str, Any]:
     section = {**HEAD_DEFAULTS, **(recipe.get("head") or {})}
     unknown = sorted(set(section) - set(HEAD_DEFAULTS))
@@ -111,7 +121,6 @@ class ClassicalTask:
 
     def prepare(self, recipe: dict[str, Any], index: Any, folds: list[Any], cache_dir: Path, progress: bool) -> ClassicalData:
         from sonolab.data.cache import build_feature_cache, cache_dir_for, open_feature_cache
-        from sonolab.features.pooling import clip_vector
         from sonolab.train.classification import failure_dict
 
         settings = kind_settings(recipe["features"])
@@ -121,10 +130,8 @@ class ClassicalTask:
         usable = [item for item in index.items if item.item_id in cache]
         if not usable:
             raise DatasetError(f"{index.root}: no item has features ({len(result.failures)} failure(s), listed in {directory / 'failures.json'})")
-        if feature_kind(recipe["features"]) == "logmel":  # (n_mels, frames): one vector per frame, pooled over time
-            vectors = {item.item_id: clip_vector(np.asarray(cache.view(item.item_id)).T, "mean_std") for item in usable}
-        else:
-            vectors = {item.item_id: clip_vector(cache.view(item.item_id), "auto") for item in usable}
+        kind = feature_kind(recipe["features"])
+        vectors = {item.item_id: clip_vector_of(cache.view(item.item_id), kind) for item in usable}
         extras: dict[str, Any] = {"classes": list(index.classes), "feature_cache": str(directory),
                                   "feature_kind": feature_kind(recipe["features"]), "head": head_section(recipe)["name"]}
         groups = {item.item_id: str(item.group) for item in index.items}

@@ -32,7 +32,7 @@ def clip_vectors(paths: Sequence[str | Path], features: dict[str, Any], groups: 
     id per path; None: all the files form one group)."""
     from sonolab.audio.io import load_audio
     from sonolab.features.kinds import extract, kind_module
-    from sonolab.features.pooling import clip_vector
+    from sonolab.train.classical import clip_vector_of
 
     settings = kind_settings(features)
     kind = feature_kind(features)
@@ -45,7 +45,7 @@ def clip_vectors(paths: Sequence[str | Path], features: dict[str, Any], groups: 
         except (AudioLoadError, ValueError) as error:
             failures[index] = str(error)
             continue
-        rows.append(clip_vector(vectors.T if kind == "logmel" else vectors, "mean_std" if kind == "logmel" else "auto"))
+        rows.append(clip_vector_of(vectors, kind))
         kept.append(index)
     matrix = np.stack(rows) if rows else np.zeros((0, 0), np.float32)
     if rows and group_normalisation(features) == "per_group_standardise":

@@ -13,7 +13,6 @@ from sonolab.train.data import reseed_torch_for_epoch
 from sonolab.train.mixup import mix_batch
 
 
-from sonolab.train.metric_names import VALIDATION_METRICS  # noqa: F401  (re-exported)
 
 
 class ClassifierModule(L.LightningModule):
