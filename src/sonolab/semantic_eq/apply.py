@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from sonolab.audio.eq import EqFilter, EqSetting, design_eq
-from sonolab.audio.limiter import DEFAULT_CEILING_DBTP, TruePeakLimiter
+from sonolab.audio.eq import EqDesign, EqFilter, EqSetting, design_eq
+from sonolab.audio.limiter import DEFAULT_CEILING_DBTP, LimiterStats, PreparedSignal, TruePeakLimiter, limit_true_peak
 from sonolab.audio.loudness import CHANNEL_WEIGHTS, MINIMUM_LOUDNESS_S, LoudnessMeter, TruePeakMeter
-from sonolab.audio.loudness import integrated_loudness_lufs
+from sonolab.audio.loudness import integrated_loudness_lufs, true_peak_dbtp
 from sonolab.audio.wavex import read_channel_mask, write_channel_mask
 from sonolab.errors import AudioLoadError
 
@@ -96,6 +96,9 @@ class ApplyReport:
 
 
 BlockSource = Callable[[], Iterable[np.ndarray]]  # each call starts the signal again from its beginning
+RenderPass = Callable[[float, float | None], tuple[float | None, LimiterStats | None]]
+"""One pass of the chain at a make-up gain (dB) and limiter release time (s, None without the limiter):
+returns the output's integrated loudness and the limiter's statistics."""
 
 
 def _dbtp(meter: TruePeakMeter) -> float:
@@ -103,22 +106,22 @@ def _dbtp(meter: TruePeakMeter) -> float:
     return meter.dbtp
 
 
-def process_blocks(
-    source: BlockSource,
-    sample_rate_hz: int,
-    channels: int,
-    setting: EqSetting,
-    strength: float = 1.0,
-    loudness_match: bool = True,
-    limiter: bool = True,
-    ceiling_dbtp: float = DEFAULT_CEILING_DBTP,
-    sink: Callable[[], Callable[[np.ndarray], None]] | None = None,
-    keep_equalised: bool = False,
-) -> ApplyReport:
-    """The whole chain over a re-startable block source; `sink()` gives a writer for one pass's output
-    blocks (each pass starts a new writer; the last pass's output is the result). `keep_equalised`
-    keeps the equalised blocks of the first pass in memory for the later passes (in-memory audio)."""
-    design = design_eq(setting, sample_rate_hz, strength)
+@dataclass
+class _FirstPass:
+    """What the first pass measured: the report so far, the make-up gain to start from and the loudness target."""
+
+    report: ApplyReport
+    gain_db: float
+    target_lufs: float | None
+    loudness_match: bool
+    meter_channels: int
+    equalised: list[np.ndarray]
+
+
+def _first_pass(
+    source: BlockSource, sample_rate_hz: int, channels: int, design: EqDesign, loudness_match: bool, limiter: bool, ceiling_dbtp: float, keep_equalised: bool
+) -> _FirstPass:
+    """Measure the input and the equalised signal (loudness, true peak) and set the starting make-up gain."""
     report = ApplyReport(design.setting, int(sample_rate_hz), int(channels), float(ceiling_dbtp), bool(limiter), notes=list(design.notes))
     if loudness_match and channels > len(CHANNEL_WEIGHTS):
         loudness_match = False
@@ -129,7 +132,7 @@ def process_blocks(
     equaliser = EqFilter(design, channels)
     frames = 0
     kept: list[np.ndarray] = []
-    for block in source():  # pass 1: measure the input and the equalised signal
+    for block in source():
         block = np.asarray(block, dtype=np.float64)
         frames += block.shape[-1]
         input_peak.push(block)
@@ -161,37 +164,24 @@ def process_blocks(
             report.notes.append(
                 f"limiter off: gain lowered by {over_db:.2f} dB to keep the true peak under {ceiling_dbtp:g} dBTP; the output is that much quieter"
             )
+    return _FirstPass(report, gain_db, target_lufs, loudness_match, meter_channels, kept)
+
+
+def _makeup_passes(first: _FirstPass, render: RenderPass, limiter: bool) -> ApplyReport:
+    """Render passes until the output loudness is within `LOUDNESS_TOLERANCE_LU` of the target (with the
+    limiter; one pass without it), raising the make-up gain by the shortfall over the measured slope and
+    moving to a faster release when a slower one absorbs most of each added dB."""
+    report, gain_db, target_lufs = first.report, first.gain_db, first.target_lufs
     release_index = 0
     history: list[tuple[float, float]] = []  # (gain dB, output LUFS) at the current release time
     shortfall: float | None = None
-    while True:  # render passes
+    while True:
         report.passes += 1
-        write = sink() if sink is not None else (lambda block: None)
-        output_meter, output_peak = LoudnessMeter(sample_rate_hz, meter_channels), TruePeakMeter(channels)
-        equaliser = EqFilter(design, channels)
-        release_s = RELEASE_LADDER_S[release_index]
-        peak_limiter = TruePeakLimiter(sample_rate_hz, channels, ceiling_dbtp, release_s=release_s) if limiter else None
-        scale = 10.0 ** (gain_db / 20.0)
-
-        def emit(block: np.ndarray) -> None:
-            if block.shape[-1]:
-                if loudness_match:
-                    output_meter.push(block)
-                output_peak.push(block)
-                write(block)
-
-        for equalised in kept if keep_equalised else (equaliser.process(block) for block in source()):
-            equalised = equalised * scale
-            emit(peak_limiter.push(equalised) if peak_limiter is not None else equalised)
-        if peak_limiter is not None:
-            emit(peak_limiter.flush())
+        release_s = RELEASE_LADDER_S[release_index] if limiter else None
+        report.output_loudness_lufs, stats = render(gain_db, release_s)
         report.makeup_gain_db = float(gain_db)
-        report.output_true_peak_dbtp = _dbtp(output_peak)
-        if loudness_match:
-            report.output_loudness_lufs = output_meter.integrated_lufs()
-        if peak_limiter is not None:
-            stats = peak_limiter.stats
-            report.limiting_max_db, report.limiting_s = stats.max_reduction_db, stats.limited_s(sample_rate_hz)
+        if stats is not None:
+            report.limiting_max_db, report.limiting_s = stats.max_reduction_db, stats.limited_s(report.sample_rate_hz)
             report.release_s = release_s
         shortfall = None if target_lufs is None or report.output_loudness_lufs is None else target_lufs - report.output_loudness_lufs
         if not limiter or shortfall is None or abs(shortfall) <= LOUDNESS_TOLERANCE_LU or report.passes >= MAX_PASSES:
@@ -209,10 +199,55 @@ def process_blocks(
     if limiter and report.limiting_max_db > 0.0:
         report.notes.append(
             f"true-peak limiter: up to {report.limiting_max_db:.2f} dB of gain reduction, above 0.1 dB for {report.limiting_s:.2f} s "
-            f"of {report.duration_s:.2f} s (ceiling {ceiling_dbtp:g} dBTP, release {1000 * (report.release_s or 0):.0f} ms)"
+            f"of {report.duration_s:.2f} s (ceiling {report.ceiling_dbtp:g} dBTP, release {1000 * (report.release_s or 0):.0f} ms)"
         )
     if shortfall is not None and abs(shortfall) > LOUDNESS_TOLERANCE_LU and limiter:
         report.notes.append(f"loudness still {shortfall:+.2f} LU from the input after {report.passes} passes")
+    return report
+
+
+def process_blocks(
+    source: BlockSource,
+    sample_rate_hz: int,
+    channels: int,
+    setting: EqSetting,
+    strength: float = 1.0,
+    loudness_match: bool = True,
+    limiter: bool = True,
+    ceiling_dbtp: float = DEFAULT_CEILING_DBTP,
+    sink: Callable[[], Callable[[np.ndarray], None]] | None = None,
+) -> ApplyReport:
+    """The whole chain over a re-startable block source, streamed: every pass reads the source again and
+    `sink()` gives a writer for one pass's output blocks (each pass starts a new writer; the last pass's
+    output is the result). Gives the same output and report as `process_audio` on the whole signal."""
+    design = design_eq(setting, sample_rate_hz, strength)
+    first = _first_pass(source, sample_rate_hz, channels, design, loudness_match, limiter, ceiling_dbtp, keep_equalised=False)
+    peak_dbtp = [None]
+
+    def render(gain_db: float, release_s: float | None) -> tuple[float | None, LimiterStats | None]:
+        write = sink() if sink is not None else (lambda block: None)
+        output_meter, output_peak = LoudnessMeter(sample_rate_hz, first.meter_channels), TruePeakMeter(channels)
+        equaliser = EqFilter(design, channels)
+        scale = 10.0 ** (gain_db / 20.0)
+        peak_limiter = TruePeakLimiter(sample_rate_hz, channels, ceiling_dbtp, release_s=release_s, input_gain=scale) if release_s is not None else None
+
+        def emit(block: np.ndarray) -> None:
+            if block.shape[-1]:
+                if first.loudness_match:
+                    output_meter.push(block)
+                output_peak.push(block)
+                write(block)
+
+        for block in source():
+            equalised = equaliser.process(np.asarray(block, dtype=np.float64))
+            emit(peak_limiter.push(equalised) if peak_limiter is not None else equalised * scale)
+        if peak_limiter is not None:
+            emit(peak_limiter.flush())
+        peak_dbtp[0] = _dbtp(output_peak)
+        return (output_meter.integrated_lufs() if first.loudness_match else None), (peak_limiter.stats if peak_limiter is not None else None)
+
+    report = _makeup_passes(first, render, limiter)
+    report.output_true_peak_dbtp = peak_dbtp[0]
     return report
 
 
@@ -228,24 +263,45 @@ def process_audio(
 ) -> tuple[np.ndarray, ApplyReport]:
     """EQ `(channels, samples)` audio, match its loudness, hold its true peak under `ceiling_dbtp`.
 
-    Returns float32 audio of the same shape and the report. `block_frames` processes in blocks (the
-    output is identical to one block).
+    Returns float32 audio of the same shape and the report. `block_frames` runs the first pass (EQ and
+    metering) in blocks; the output is identical to one block. The make-up passes work on the equalised
+    signal kept in memory: its 8x interval peaks are found once (`PreparedSignal`) and the output's true
+    peak is measured once, on the last pass's output.
     """
     audio = np.atleast_2d(np.asarray(audio))
+    channels = audio.shape[0]
     size = audio.shape[-1] if block_frames is None else max(1, int(block_frames))
 
     def source() -> Iterator[np.ndarray]:
         for start in range(0, audio.shape[-1], size):
             yield audio[:, start : start + size]
 
-    collected: list[np.ndarray] = []
+    design = design_eq(setting, sample_rate_hz, strength)
+    first = _first_pass(source, sample_rate_hz, channels, design, loudness_match, limiter, ceiling_dbtp, keep_equalised=True)
+    equalised = np.concatenate(first.equalised, axis=1) if first.equalised else np.zeros((channels, 0))
+    first.equalised.clear()
+    prepared = PreparedSignal(equalised, sample_rate_hz=sample_rate_hz) if limiter else None
+    if prepared is not None:
+        del equalised  # the prepared (padded) copy is the one used
+    result: list[np.ndarray] = []
 
-    def sink() -> Callable[[np.ndarray], None]:
-        collected.clear()
-        return collected.append
+    def render(gain_db: float, release_s: float | None) -> tuple[float | None, LimiterStats | None]:
+        scale = 10.0 ** (gain_db / 20.0)
+        stats = None
+        if prepared is not None and release_s is not None:
+            output, stats = limit_true_peak(prepared, sample_rate_hz, ceiling_dbtp, release_s=release_s, input_gain=scale)
+        else:
+            output = equalised * scale
+        result[:] = [output]
+        if not first.loudness_match:
+            return None, stats
+        meter = LoudnessMeter(sample_rate_hz, first.meter_channels)
+        meter.push(output)
+        return meter.integrated_lufs(), stats
 
-    report = process_blocks(source, sample_rate_hz, audio.shape[0], setting, strength, loudness_match, limiter, ceiling_dbtp, sink, keep_equalised=True)
-    output = np.concatenate(collected, axis=1) if collected else np.zeros((audio.shape[0], 0))
+    report = _makeup_passes(first, render, limiter)
+    output = result[0]
+    report.output_true_peak_dbtp = true_peak_dbtp(output)
     return output.astype(np.float32), report
 
 
@@ -295,20 +351,14 @@ def apply_to_file(
     file_format, subtype, notes = _output_format(input_path, output_path)
     sample_rate_hz, channels = int(info.samplerate), int(info.channels)
     streamed = block_frames is not None or info.frames * info.channels > IN_MEMORY_LIMIT_SAMPLES
-    if streamed:
-        size = int(block_frames or FILE_BLOCK_FRAMES)
+    size = int(block_frames or FILE_BLOCK_FRAMES)
 
-        def source() -> Iterator[np.ndarray]:
-            with sf.SoundFile(str(input_path)) as handle:
-                for block in handle.blocks(blocksize=size, dtype="float64", always_2d=True):
-                    if not np.all(np.isfinite(block)):
-                        raise AudioLoadError(input_path, "non-finite audio (NaN/inf samples)", "re-export or remove the file")
-                    yield block.T
-    else:
-        audio, _ = load_audio(input_path)  # checks truncation, emptiness and non-finite samples
-
-        def source() -> Iterator[np.ndarray]:
-            yield audio
+    def source() -> Iterator[np.ndarray]:
+        with sf.SoundFile(str(input_path)) as handle:
+            for block in handle.blocks(blocksize=size, dtype="float64", always_2d=True):
+                if not np.all(np.isfinite(block)):
+                    raise AudioLoadError(input_path, "non-finite audio (NaN/inf samples)", "re-export or remove the file")
+                yield block.T
 
     with atomic_path(output_path) as temporary:
         handles: list[sf.SoundFile] = []
@@ -322,7 +372,12 @@ def apply_to_file(
             return lambda block: handle.write(np.asarray(block, dtype=np.float32).T)
 
         try:
-            report = process_blocks(source, sample_rate_hz, channels, setting, strength, loudness_match, limiter, ceiling_dbtp, sink, keep_equalised=not streamed)
+            if streamed:
+                report = process_blocks(source, sample_rate_hz, channels, setting, strength, loudness_match, limiter, ceiling_dbtp, sink)
+            else:  # in memory: the make-up passes reuse the equalised signal and its peaks; one write
+                audio, _ = load_audio(input_path)  # checks truncation, emptiness and non-finite samples
+                output, report = process_audio(audio, sample_rate_hz, setting, strength, loudness_match, limiter, ceiling_dbtp)
+                sink()(output)
         finally:
             for handle in handles:
                 handle.close()
