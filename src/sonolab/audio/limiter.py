@@ -230,12 +230,18 @@ class TruePeakLimiter:
         smoothed = np.zeros(count)
         _smoothing_kernel(reduction, count, self._span, self._decay, self._state, self._ring, smoothed)
         counted = smoothed[self._skip :]  # the first L - 1 outputs are the dropped lead-in
-        if counted.size:
-            self._state[3] = max(self._state[3], float(counted.max()))
+        peak_db = float(counted.max()) if counted.size else 0.0
+        pending = buffer[:, self._left : self._left + count]
+        if peak_db > 0.0:
+            self._state[3] = max(self._state[3], peak_db)
             self._state[4] += np.count_nonzero(counted > self._state[5])
-        output = buffer[:, self._left : self._left + count] * self.input_gain
-        if smoothed.any():  # gain = 10^(-dB/20); exactly 1 where nothing is limited (transparent)
-            output *= np.exp(smoothed * DB_TO_LOG_GAIN)
+        if peak_db > 0.0 or smoothed[: self._skip].any():
+            # factor = input gain x 10^(-dB/20): exactly the input gain where nothing is limited (transparent)
+            factor = np.exp(np.multiply(smoothed, DB_TO_LOG_GAIN, out=smoothed), out=smoothed)
+            factor *= self.input_gain
+            output = pending * factor
+        else:
+            output = pending * self.input_gain
         self._buffer = buffer[:, count:]
         if self._skip:
             dropped = min(self._skip, count)
