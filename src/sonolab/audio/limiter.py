@@ -258,10 +258,11 @@ class PreparedSignal:
     """One `(channels, samples)` signal made ready to be limited many times at different input gains
     (the make-up iteration): padded once, and its 8x interval peaks kept. A peak of gain * y is gain
     times the peak of y, so a pass at a lower gain only filters the stored peaks; a higher one finds them
-    again, `DETECTION_HEADROOM_DB` further down, so that the passes after it need not. The limited output equals
+    again, `DETECTION_HEADROOM_DB` further down, so that the passes after it need not (`headroom_first`:
+    that far down from the first call on, where the caller knows the gain will rise). The limited output equals
     `TruePeakLimiter(..., input_gain).push(audio) + flush()` bit for bit."""
 
-    def __init__(self, audio: np.ndarray, lookahead_s: float = DEFAULT_LOOKAHEAD_S, sample_rate_hz: int = 44100) -> None:
+    def __init__(self, audio: np.ndarray, lookahead_s: float = DEFAULT_LOOKAHEAD_S, sample_rate_hz: int = 44100, headroom_first: bool = False) -> None:
         audio = np.atleast_2d(np.asarray(audio, dtype=np.float64))
         self.frames = audio.shape[1]
         self.channels = audio.shape[0]
@@ -275,13 +276,14 @@ class PreparedSignal:
         self.padded[:, left : left + self.frames] = audio
         self._threshold = math.inf
         self._positions = -1
+        self._headroom_first = bool(headroom_first)  # the headroom already on the first call (gain will rise)
         self._where = np.zeros(0, dtype=np.int64)
         self._peaks = np.zeros(0)
 
     def peaks_above(self, threshold: float, positions: int) -> tuple[np.ndarray, np.ndarray]:
         """(interval indices, peaks) of the first `positions` intervals whose 8x peak exceeds `threshold`."""
         if threshold < self._threshold or positions != self._positions:
-            headroom_db = DETECTION_HEADROOM_DB if self._positions == positions else 0.0
+            headroom_db = DETECTION_HEADROOM_DB if self._positions == positions or self._headroom_first else 0.0
             self._positions = positions
             self._threshold = threshold * 10.0 ** (-headroom_db / 20.0)
             self._where, self._peaks = interval_peaks(self.padded, self._threshold, count=positions, fine=True)
