@@ -308,7 +308,7 @@ class LoudnessMeter:
         if block.shape[-1] == 0:
             return
         weighted, self._state = signal.sosfilt(self._sos, block, axis=-1, zi=self._state)
-        squares = (self._gain * weighted) ** 2
+        squares = np.square(weighted, out=weighted)  # the pass-band gain squared is applied to the sums
         self.samples += block.shape[-1]
         position = 0
         if self._partial_count:
@@ -333,7 +333,7 @@ class LoudnessMeter:
         hops_per_block = int(round(BLOCK_S / HOP_S))
         if len(self._hops) < hops_per_block:
             return None
-        hops = np.stack(self._hops)  # (hops, channels)
+        hops = np.stack(self._hops) * self._gain**2  # (hops, channels)
         cumulative = np.concatenate([np.zeros((1, self.channels)), np.cumsum(hops, axis=0)])
         blocks = (cumulative[hops_per_block:] - cumulative[:-hops_per_block]) / (hops_per_block * self._hop_samples)
         weighted = blocks @ np.asarray(CHANNEL_WEIGHTS[: self.channels])
