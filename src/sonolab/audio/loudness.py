@@ -328,12 +328,14 @@ class LoudnessMeter:
             self._partial += squares[:, position:].sum(axis=1)
             self._partial_count += squares.shape[-1] - position
 
-    def integrated_lufs(self) -> float | None:
-        """Gated integrated loudness (LUFS), or None when shorter than one 400 ms block or silent."""
+    def integrated_lufs(self, gain: float = 1.0) -> float | None:
+        """Gated integrated loudness (LUFS), or None when shorter than one 400 ms block or silent; with
+        `gain`, that of the pushed signal times `gain` (K-weighting is linear: the mean squares scale by
+        gain^2, and the gates are applied afresh)."""
         hops_per_block = int(round(BLOCK_S / HOP_S))
         if len(self._hops) < hops_per_block:
             return None
-        hops = np.stack(self._hops) * self._gain**2  # (hops, channels)
+        hops = np.stack(self._hops) * (self._gain * gain) ** 2  # (hops, channels)
         cumulative = np.concatenate([np.zeros((1, self.channels)), np.cumsum(hops, axis=0)])
         blocks = (cumulative[hops_per_block:] - cumulative[:-hops_per_block]) / (hops_per_block * self._hop_samples)
         weighted = blocks @ np.asarray(CHANNEL_WEIGHTS[: self.channels])

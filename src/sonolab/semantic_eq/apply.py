@@ -119,6 +119,7 @@ class _FirstPass:
     loudness_match: bool
     meter_channels: int
     equalised: list[np.ndarray]
+    equalised_meter: LoudnessMeter
 
 
 def _first_pass(
@@ -167,7 +168,7 @@ def _first_pass(
             report.notes.append(
                 f"limiter off: gain lowered by {over_db:.2f} dB to keep the true peak under {ceiling_dbtp:g} dBTP; the output is that much quieter"
             )
-    return _FirstPass(report, gain_db, target_lufs, loudness_match, meter_channels, kept)
+    return _FirstPass(report, gain_db, target_lufs, loudness_match, meter_channels, kept, equalised_meter)
 
 
 def _makeup_passes(first: _FirstPass, render: RenderPass, limiter: bool) -> ApplyReport:
@@ -306,6 +307,8 @@ def process_audio(
         result[:] = [output]
         if not first.loudness_match:
             return None, stats
+        if stats is None or stats.max_reduction_db == 0.0:  # nothing limited: the output is scale x equalised
+            return first.equalised_meter.integrated_lufs(scale), stats
         meter = LoudnessMeter(sample_rate_hz, first.meter_channels)
         meter.push(output)
         return meter.integrated_lufs(), stats
