@@ -142,7 +142,7 @@ def _loudness_lufs(audio: np.ndarray) -> float:
 
 
 def mastered_section(duration_s: float = 20.0) -> str:
-    from sonolab.semantic_eq.apply import process_audio
+    from sonolab.semantic_eq.apply import ApplyOptions, process_audio
     from sonolab.semantic_eq.default import load_eq_model
     from sonolab.semantic_eq.demo import spectral_centroid_hz
     from sonolab.semantic_eq.material import mastered_pink_noise, song_like_mix
@@ -160,7 +160,7 @@ def mastered_section(duration_s: float = 20.0) -> str:
     for name, audio in materials.items():
         for term in ("bright", "warm"):
             output, report = process_audio(audio, SAMPLE_RATE_HZ, generator.generate(term))
-            plain, _ = process_audio(audio, SAMPLE_RATE_HZ, generator.generate(term), limiter=False)
+            plain, _ = process_audio(audio, SAMPLE_RATE_HZ, generator.generate(term), ApplyOptions(limiter=False))
             change = _loudness_lufs(output) - _loudness_lufs(audio)
             peak = _true_peak_dbtp(output)
             fine_peak = _true_peak_dbtp(output, 16)

@@ -4,7 +4,7 @@ Chain: EQ (`audio.eq`, sosfilt) -> make-up gain that matches the input's integra
 (ITU-R BS.1770-4) -> look-ahead true-peak limiter (`audio.limiter`, default ceiling -1 dBTP). When the
 limiter lowered the loudness, the make-up gain is raised by the shortfall and the chain is run again
 (until within `LOUDNESS_TOLERANCE_LU`, at most `MAX_PASSES` passes), so the output is both matched and
-under the ceiling. `limiter=False` keeps the older behaviour: no dynamics processing, the whole gain is
+under the ceiling. `ApplyOptions(limiter=False)` keeps the older behaviour: no dynamics processing, the whole gain is
 lowered until the true peak is under the ceiling, and the output is that much quieter.
 
 Everything runs block by block with the filter and limiter state carried across blocks, so a file
@@ -32,7 +32,7 @@ from sonolab.audio.loudness import integrated_loudness_lufs, true_peak_dbtp
 from sonolab.audio.wavex import read_channel_mask, write_channel_mask
 from sonolab.errors import AudioLoadError
 
-__all__ = ["ApplyReport", "apply_to_file", "apply_to_folder", "find_audio_files", "integrated_loudness_lufs", "process_audio", "process_blocks", "write_report_csv"]
+__all__ = ["ApplyOptions", "ApplyReport", "apply_to_file", "apply_to_folder", "find_audio_files", "integrated_loudness_lufs", "process_audio", "process_blocks", "write_report_csv"]
 
 LOUDNESS_TOLERANCE_LU = 0.1  # the make-up gain is iterated until the output is this close to the input
 MAX_PASSES = 10
@@ -98,6 +98,18 @@ class ApplyReport:
         }
 
 
+@dataclass(frozen=True)
+class ApplyOptions:
+    """How the chain runs (what `eq apply` lets a user choose): the EQ gains times `strength`, loudness
+    matching, the true-peak limiter (False: the whole gain is lowered instead) and its ceiling."""
+
+    strength: float = 1.0
+    loudness_match: bool = True
+    limiter: bool = True
+    ceiling_dbtp: float = DEFAULT_CEILING_DBTP
+
+
+DEFAULT_OPTIONS = ApplyOptions()
 BlockSource = Callable[[], Iterable[np.ndarray]]  # each call starts the signal again from its beginning
 RenderPass = Callable[[float, float | None], tuple[float | None, LimiterStats | None]]
 """One pass of the chain at a make-up gain (dB) and limiter release time (s, None without the limiter):
@@ -123,9 +135,10 @@ class _FirstPass:
 
 
 def _first_pass(
-    source: BlockSource, sample_rate_hz: int, channels: int, design: EqDesign, loudness_match: bool, limiter: bool, ceiling_dbtp: float, keep_equalised: bool
+    source: BlockSource, sample_rate_hz: int, channels: int, design: EqDesign, options: ApplyOptions, keep_equalised: bool
 ) -> _FirstPass:
     """Measure the input and the equalised signal (loudness, true peak) and set the starting make-up gain."""
+    loudness_match, limiter, ceiling_dbtp = options.loudness_match, options.limiter, options.ceiling_dbtp
     report = ApplyReport(design.setting, int(sample_rate_hz), int(channels), float(ceiling_dbtp), bool(limiter), notes=list(design.notes))
     if loudness_match and channels > len(CHANNEL_WEIGHTS):
         loudness_match = False
@@ -219,17 +232,14 @@ def process_blocks(
     sample_rate_hz: int,
     channels: int,
     setting: EqSetting,
-    strength: float = 1.0,
-    loudness_match: bool = True,
-    limiter: bool = True,
-    ceiling_dbtp: float = DEFAULT_CEILING_DBTP,
+    options: ApplyOptions = DEFAULT_OPTIONS,
     sink: Callable[[], Callable[[np.ndarray], None]] | None = None,
 ) -> ApplyReport:
     """The whole chain over a re-startable block source, streamed: every pass reads the source again and
     `sink()` gives a writer for one pass's output blocks (each pass starts a new writer; the last pass's
     output is the result). Gives the same output and report as `process_audio` on the whole signal."""
-    design = design_eq(setting, sample_rate_hz, strength)
-    first = _first_pass(source, sample_rate_hz, channels, design, loudness_match, limiter, ceiling_dbtp, keep_equalised=False)
+    design = design_eq(setting, sample_rate_hz, options.strength)
+    first = _first_pass(source, sample_rate_hz, channels, design, options, keep_equalised=False)
     peak_dbtp = [None]
 
     def render(gain_db: float, release_s: float | None) -> tuple[float | None, LimiterStats | None]:
@@ -237,7 +247,7 @@ def process_blocks(
         output_meter, output_peak = LoudnessMeter(sample_rate_hz, first.meter_channels), TruePeakMeter(channels)
         equaliser = EqFilter(design, channels)
         scale = 10.0 ** (gain_db / 20.0)
-        peak_limiter = TruePeakLimiter(sample_rate_hz, channels, ceiling_dbtp, release_s=release_s, input_gain=scale) if release_s is not None else None
+        peak_limiter = TruePeakLimiter(sample_rate_hz, channels, options.ceiling_dbtp, release_s=release_s, input_gain=scale) if release_s is not None else None
 
         def emit(block: np.ndarray) -> None:
             if block.shape[-1]:
@@ -254,7 +264,7 @@ def process_blocks(
         peak_dbtp[0] = _dbtp(output_peak)
         return (output_meter.integrated_lufs() if first.loudness_match else None), (peak_limiter.stats if peak_limiter is not None else None)
 
-    report = _makeup_passes(first, render, limiter)
+    report = _makeup_passes(first, render, options.limiter)
     report.output_true_peak_dbtp = peak_dbtp[0]
     return report
 
@@ -263,13 +273,10 @@ def process_audio(
     audio: np.ndarray,
     sample_rate_hz: int,
     setting: EqSetting,
-    strength: float = 1.0,
-    loudness_match: bool = True,
-    limiter: bool = True,
-    ceiling_dbtp: float = DEFAULT_CEILING_DBTP,
+    options: ApplyOptions = DEFAULT_OPTIONS,
     block_frames: int | None = None,
 ) -> tuple[np.ndarray, ApplyReport]:
-    """EQ `(channels, samples)` audio, match its loudness, hold its true peak under `ceiling_dbtp`.
+    """EQ `(channels, samples)` audio, match its loudness, hold its true peak under the ceiling.
 
     Returns float32 audio of the same shape and the report. `block_frames` runs the first pass (EQ and
     metering) in blocks; the output is identical to one block. The make-up passes work on the equalised
@@ -284,15 +291,15 @@ def process_audio(
         for start in range(0, audio.shape[-1], size):
             yield audio[:, start : start + size]
 
-    design = design_eq(setting, sample_rate_hz, strength)
-    first = _first_pass(source, sample_rate_hz, channels, design, loudness_match, limiter, ceiling_dbtp, keep_equalised=True)
+    design = design_eq(setting, sample_rate_hz, options.strength)
+    first = _first_pass(source, sample_rate_hz, channels, design, options, keep_equalised=True)
     equalised = np.concatenate(first.equalised, axis=1) if first.equalised else np.zeros((channels, 0))
     first.equalised.clear()
     prepared = None
-    if limiter:
+    if options.limiter:
         # samples already over the ceiling at the starting gain: limiting all but certain, so the make-up
         # passes will raise the gain; find the peaks for that at once (`DETECTION_HEADROOM_DB` lower)
-        certain = equalised.size > 0 and 20.0 * math.log10(max(float(np.max(np.abs(equalised))), 1e-300)) + first.gain_db > ceiling_dbtp
+        certain = equalised.size > 0 and 20.0 * math.log10(max(float(np.max(np.abs(equalised))), 1e-300)) + first.gain_db > options.ceiling_dbtp
         prepared = PreparedSignal(equalised, sample_rate_hz=sample_rate_hz, headroom_first=certain)
         del equalised  # the prepared (padded) copy is the one used
     result: list[np.ndarray] = []
@@ -301,7 +308,7 @@ def process_audio(
         scale = 10.0 ** (gain_db / 20.0)
         stats = None
         if prepared is not None and release_s is not None:
-            output, stats = limit_true_peak(prepared, sample_rate_hz, ceiling_dbtp, release_s=release_s, input_gain=scale)
+            output, stats = limit_true_peak(prepared, sample_rate_hz, options.ceiling_dbtp, release_s=release_s, input_gain=scale)
         else:
             output = equalised * scale
         result[:] = [output]
@@ -313,7 +320,7 @@ def process_audio(
         meter.push(output)
         return meter.integrated_lufs(), stats
 
-    report = _makeup_passes(first, render, limiter)
+    report = _makeup_passes(first, render, options.limiter)
     output = result[0]
     report.output_true_peak_dbtp = true_peak_dbtp(output)
     return output.astype(np.float32), report
@@ -341,10 +348,7 @@ def apply_to_file(
     input_path: str | Path,
     output_path: str | Path,
     setting: EqSetting,
-    strength: float = 1.0,
-    loudness_match: bool = True,
-    limiter: bool = True,
-    ceiling_dbtp: float = DEFAULT_CEILING_DBTP,
+    options: ApplyOptions = DEFAULT_OPTIONS,
     block_frames: int | None = None,
 ) -> ApplyReport:
     """Read, equalise, loudness-match, limit and write atomically, keeping the sample rate, channels,
@@ -387,10 +391,10 @@ def apply_to_file(
 
         try:
             if streamed:
-                report = process_blocks(source, sample_rate_hz, channels, setting, strength, loudness_match, limiter, ceiling_dbtp, sink)
+                report = process_blocks(source, sample_rate_hz, channels, setting, options, sink)
             else:  # in memory: the make-up passes reuse the equalised signal and its peaks; one write
                 audio, _ = load_audio(input_path)  # checks truncation, emptiness and non-finite samples
-                output, report = process_audio(audio, sample_rate_hz, setting, strength, loudness_match, limiter, ceiling_dbtp)
+                output, report = process_audio(audio, sample_rate_hz, setting, options)
                 sink()(output)
         finally:
             for handle in handles:
@@ -417,12 +421,12 @@ def find_audio_files(folder: Path) -> list[Path]:
     return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES and not p.name.startswith("."))
 
 
-def _apply_one(arguments: tuple[str, str, dict[str, float], float, bool, bool, float]) -> dict[str, Any]:
+def _apply_one(arguments: tuple[str, str, dict[str, float], ApplyOptions]) -> dict[str, Any]:
     """One file of a folder run; never raises (a failure becomes a row with its reason)."""
-    input_path, output_path, setting, strength, loudness_match, limiter, ceiling_dbtp = arguments
+    input_path, output_path, setting, options = arguments
     row: dict[str, Any] = {"input": input_path, "output": output_path}
     try:
-        report = apply_to_file(input_path, output_path, EqSetting.from_dict(setting), strength, loudness_match, limiter, ceiling_dbtp)
+        report = apply_to_file(input_path, output_path, EqSetting.from_dict(setting), options)
     except Exception as error:  # listed in the report, never dropped
         return {**row, "status": "failed", "error": str(error) or type(error).__name__}
     values = report.to_dict()
@@ -455,10 +459,7 @@ def apply_to_folder(
     input_dir: str | Path,
     output_dir: str | Path,
     setting: EqSetting,
-    strength: float = 1.0,
-    loudness_match: bool = True,
-    limiter: bool = True,
-    ceiling_dbtp: float = DEFAULT_CEILING_DBTP,
+    options: ApplyOptions = DEFAULT_OPTIONS,
     workers: int | None = None,
     report_path: str | Path | None = None,
     on_file: Callable[[dict[str, Any]], None] | None = None,
@@ -473,7 +474,7 @@ def apply_to_folder(
     files = find_audio_files(input_dir)
     if not files:
         raise AudioLoadError(input_dir, "no audio files found", f"pass a folder holding {', '.join(AUDIO_SUFFIXES)} files")
-    jobs = [(str(f), str(output_dir / f.relative_to(input_dir)), setting.to_dict(), strength, loudness_match, limiter, ceiling_dbtp) for f in files]
+    jobs = [(str(f), str(output_dir / f.relative_to(input_dir)), setting.to_dict(), options) for f in files]
     workers = max(1, min(int(workers or os.cpu_count() or 1), len(jobs)))
     rows: dict[str, dict[str, Any]] = {}
     if workers == 1:
