@@ -216,7 +216,9 @@ def _makeup_passes(first: _FirstPass, render: RenderPass, limiter: bool) -> Appl
             release_index += 1
             history = [history[-1]]
             continue
-        gain_db += shortfall / min(1.0, max(slope, MINIMUM_SLOPE))
+        # aim half the tolerance past the target: the limiter gives back less of each dB the higher the
+        # gain (the slope falls), so a step sized by the last slope tends to stop short
+        gain_db += (shortfall + math.copysign(LOUDNESS_TOLERANCE_LU / 2, shortfall)) / min(1.0, max(slope, MINIMUM_SLOPE))
     if limiter and report.limiting_max_db > 0.0:
         report.notes.append(
             f"true-peak limiter: up to {report.limiting_max_db:.2f} dB of gain reduction, above 0.1 dB for {report.limiting_s:.2f} s "
