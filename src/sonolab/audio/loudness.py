@@ -255,13 +255,20 @@ class TruePeakMeter:
         self.peak = 0.0
 
     def push(self, block: np.ndarray) -> None:
-        block = np.asarray(block, dtype=np.float64)
+        block = np.ascontiguousarray(block, dtype=np.float64)
+        reach = LEFT_TAPS + RIGHT_TAPS
         if block.shape[-1] == 0:
             return
-        padded = np.concatenate([self._context, block], axis=1)
-        self.peak = max(self.peak, float(np.max(np.abs(block))))  # the samples are part of the true peak
-        self._measure(padded)
-        self._context = padded[:, -(LEFT_TAPS + RIGHT_TAPS) :]
+        self.peak = max(self.peak, float(block.max()), -float(block.min()))  # the samples are part of the true peak
+        if block.shape[-1] < reach:
+            padded = np.concatenate([self._context, block], axis=1)
+            self._measure(padded)
+            self._context = padded[:, -reach:]
+            return
+        # the intervals that need the previous samples, then the block's own (without copying it whole)
+        self._measure(np.concatenate([self._context, block[:, :reach]], axis=1))
+        self._measure(block)
+        self._context = block[:, -reach:].copy()
 
     def _measure(self, padded: np.ndarray) -> None:
         _, peaks = interval_peaks(padded, self.peak)
