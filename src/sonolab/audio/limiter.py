@@ -65,15 +65,18 @@ class LimiterStats:
 
 
 @numba.njit(cache=True, nogil=True)
-def _smoothing_kernel(reduction, count, span, decay, state, ring, smoothed):  # pragma: no cover - compiled
+def _smoothing_kernel(reduction, count, span, decay, state, ring, log_gain, first_counted):  # pragma: no cover - compiled
     """Hold (sliding max of `reduction` over `span`), release and box smoothing for `count` samples:
-    writes the gain reduction in dB to `smoothed[:count]` (left at 0 where nothing is held or released).
+    writes the natural log of the gain, reduction_dB x DB_TO_LOG_GAIN, to `log_gain[:count]` (left at 0
+    where nothing is held or released), keeps the statistics of the samples from `first_counted` on and
+    returns how many samples it reduced.
 
-    `state` = [r_last, running_sum, ring_position, ...]; `ring` holds the last L values of r. The gain
-    itself (an exp per sample) is computed by numpy afterwards, vectorised: in this loop it cost more
-    than the rest of it.
+    `state` = [r_last, running_sum, ring_position, max_reduction_db, limited_samples, threshold_db];
+    `ring` holds the last L values of r. The exp per sample is left to numpy, vectorised: in this loop
+    it cost more than the rest of it.
     """
     length = ring.shape[0]
+    reduced = 0  # samples written (gain below 1)
     r_last = state[0]
     running = state[1]
     position = int(state[2])
@@ -125,11 +128,19 @@ def _smoothing_kernel(reduction, count, span, decay, state, ring, smoothed):  # 
             value = 0.0
             if running < 1e-12 and running > -1e-12:
                 running = 0.0
-        smoothed[n] = value
+        if value > 0.0:
+            log_gain[n] = value * DB_TO_LOG_GAIN
+            reduced += 1
+            if n >= first_counted:
+                if value > state[3]:
+                    state[3] = value
+                if value > state[5]:
+                    state[4] += 1
         n += 1
     state[0] = r_last
     state[1] = running
     state[2] = position
+    return reduced
 
 
 DETECTION_HEADROOM_DB = 12.0
@@ -227,17 +238,12 @@ class TruePeakLimiter:
         else:
             where, peaks = prepared.peaks_above(threshold, positions)
         _fill_reduction(reduction, where, peaks, self.input_gain, self._target)
-        smoothed = np.zeros(count)
-        _smoothing_kernel(reduction, count, self._span, self._decay, self._state, self._ring, smoothed)
-        counted = smoothed[self._skip :]  # the first L - 1 outputs are the dropped lead-in
-        peak_db = float(counted.max()) if counted.size else 0.0
+        log_gain = np.zeros(count)
+        reduced = _smoothing_kernel(reduction, count, self._span, self._decay, self._state, self._ring, log_gain, self._skip)
         pending = buffer[:, self._left : self._left + count]
-        if peak_db > 0.0:
-            self._state[3] = max(self._state[3], peak_db)
-            self._state[4] += np.count_nonzero(counted > self._state[5])
-        if peak_db > 0.0 or smoothed[: self._skip].any():
+        if reduced:
             # factor = input gain x 10^(-dB/20): exactly the input gain where nothing is limited (transparent)
-            factor = np.exp(np.multiply(smoothed, DB_TO_LOG_GAIN, out=smoothed), out=smoothed)
+            factor = np.exp(log_gain, out=log_gain)
             factor *= self.input_gain
             output = pending * factor
         else:
