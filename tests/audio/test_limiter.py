@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from sonolab.audio.limiter import TruePeakLimiter, limit_true_peak
+from sonolab.audio.limiter import PreparedSignal, TruePeakLimiter, limit_true_peak
 from sonolab.audio.loudness import true_peak_dbtp
 
 SAMPLE_RATE_HZ = 44100
@@ -66,3 +66,19 @@ def test_block_by_block_output_is_identical_to_one_call(block_samples: int) -> N
     parts.append(limiter.flush())
     np.testing.assert_array_equal(np.concatenate(parts, axis=1), expected)
     assert limiter.stats == expected_stats
+
+
+def test_input_gain_and_a_prepared_signal_reused_at_several_gains_give_the_streamed_output() -> None:
+    audio = _loud(3, seconds=1.5) * 10 ** (-6 / 20)  # peaks at -3 dBFS: limited only at the higher gains
+    prepared = PreparedSignal(audio, sample_rate_hz=SAMPLE_RATE_HZ)
+    for gain_db in (0.0, 4.0, 1.0, 20.0, 9.0):  # up, down, far up (beyond the kept peaks), down
+        gain = 10 ** (gain_db / 20)
+        reused, reused_stats = limit_true_peak(prepared, SAMPLE_RATE_HZ, input_gain=gain)
+        limiter = TruePeakLimiter(SAMPLE_RATE_HZ, 2, input_gain=gain)
+        streamed = np.concatenate([limiter.push(audio[:, s : s + 5000]) for s in range(0, audio.shape[1], 5000)] + [limiter.flush()], axis=1)
+        np.testing.assert_array_equal(reused, streamed)
+        assert reused_stats == limiter.stats
+        assert _independent_true_peak_dbtp(reused) <= -1.0 + 1e-6
+        if gain_db == 0.0:
+            np.testing.assert_array_equal(reused, audio)  # under the ceiling: untouched
+    assert limit_true_peak(prepared, SAMPLE_RATE_HZ, input_gain=10.0)[1].max_reduction_db > 15.0

@@ -29,6 +29,17 @@ def test_integrated_loudness_equals_pyloudnorm_and_is_the_same_in_blocks(sample_
     assert meter.integrated_lufs() == pytest.approx(integrated_loudness_lufs(audio, sample_rate_hz), abs=1e-9)
 
 
+def test_loudness_at_a_gain_equals_the_loudness_of_the_scaled_signal() -> None:
+    audio = _noise(3)
+    meter = LoudnessMeter(44100, 2)
+    meter.push(audio)
+    for gain_db in (-50.0, -30.0, -3.0, 0.0, 6.0):
+        gain = 10 ** (gain_db / 20)
+        assert meter.integrated_lufs(gain) == pytest.approx(integrated_loudness_lufs(gain * audio, 44100), abs=1e-9)
+    # at -50 dB the absolute gate (-70 LUFS) drops blocks of the quiet second: not a plain -50 LU shift
+    assert meter.integrated_lufs(10 ** (-50 / 20)) > meter.integrated_lufs() - 50.0 + 0.03
+
+
 def test_too_short_or_silent_audio_has_no_loudness() -> None:
     assert integrated_loudness_lufs(np.ones((1, 1000)), 44100) is None
     assert integrated_loudness_lufs(np.zeros((2, 44100)), 44100) is None
@@ -50,8 +61,9 @@ def test_true_peak_equals_scipy_4x_oversampling_and_is_the_same_in_blocks() -> N
     expected = 20 * np.log10(np.max(np.abs(signal.resample_poly(audio, 4, 1, axis=-1))))
     assert true_peak_dbtp(audio) == pytest.approx(expected, abs=1e-6)
     assert true_peak_dbtp(audio) > 20 * np.log10(np.max(np.abs(audio))) + 0.5
-    meter = TruePeakMeter(2)
-    for start in range(0, audio.shape[1], 999):
-        meter.push(audio[:, start : start + 999])
-    meter.finish()
-    assert meter.dbtp == pytest.approx(true_peak_dbtp(audio), abs=1e-12)
+    for block in (7, 999):  # shorter and longer than the interpolator's reach (20 samples)
+        meter = TruePeakMeter(2)
+        for start in range(0, audio.shape[1], block):
+            meter.push(audio[:, start : start + block])
+        meter.finish()
+        assert meter.dbtp == pytest.approx(true_peak_dbtp(audio), abs=1e-12)

@@ -15,7 +15,7 @@ from scipy import signal
 from sonolab.audio.eq import EqSetting
 from sonolab.audio.io import load_audio, save_audio
 from sonolab.audio.loudness import integrated_loudness_lufs
-from sonolab.semantic_eq.apply import apply_to_file, apply_to_folder, process_audio
+from sonolab.semantic_eq.apply import ApplyOptions, apply_to_file, apply_to_folder, process_audio
 from sonolab.semantic_eq.default import load_eq_model
 from sonolab.semantic_eq.demo import pink_noise, run_eq_demo, spectral_centroid_hz
 from sonolab.semantic_eq.material import mastered_pink_noise, song_like_mix
@@ -54,7 +54,7 @@ def test_treble_boost_at_full_scale_stays_loudness_matched_and_under_minus_1_dbt
     assert report.limiting_max_db > 0.0 and report.limiting_s > 0.0  # it had to limit, and says so
     assert report.output_true_peak_dbtp <= -1.0 and abs(report.loudness_change_lu) <= 0.5
     # without the limiter the ceiling is kept by lowering the whole gain: the output is quieter
-    quieter, plain = process_audio(audio, SAMPLE_RATE_HZ, TREBLE_BOOST, limiter=False)
+    quieter, plain = process_audio(audio, SAMPLE_RATE_HZ, TREBLE_BOOST, ApplyOptions(limiter=False))
     assert _true_peak_dbtp(quieter) <= -1.0 + 1e-6
     assert plain.peak_gain_cut_db > 0.5 and _loudness(quieter) < _loudness(audio) - 0.5
 
@@ -62,7 +62,7 @@ def test_treble_boost_at_full_scale_stays_loudness_matched_and_under_minus_1_dbt
 def test_limiter_is_transparent_when_nothing_needs_limiting() -> None:
     audio = (0.1 * _full_scale_pink(seed=5)).astype(np.float32)  # peaks at -20 dBFS
     limited, report = process_audio(audio, SAMPLE_RATE_HZ, TREBLE_BOOST)
-    gain_matched, _ = process_audio(audio, SAMPLE_RATE_HZ, TREBLE_BOOST, limiter=False)
+    gain_matched, _ = process_audio(audio, SAMPLE_RATE_HZ, TREBLE_BOOST, ApplyOptions(limiter=False))
     np.testing.assert_array_equal(limited, gain_matched)
     assert report.limiting_max_db == 0.0 and report.passes == 1
 
@@ -127,7 +127,7 @@ def test_apply_keeps_format_and_matches_loudness_within_half_an_lu(tmp_path: Pat
 
 def test_without_loudness_match_the_level_change_is_kept(model) -> None:
     noise = pink_noise(2.0, SAMPLE_RATE_HZ)
-    _, report = process_audio(noise, SAMPLE_RATE_HZ, model.generate("bright"), loudness_match=False)
+    _, report = process_audio(noise, SAMPLE_RATE_HZ, model.generate("bright"), ApplyOptions(loudness_match=False))
     assert report.makeup_gain_db == 0.0 and report.input_loudness_lufs is None
 
 

@@ -20,8 +20,8 @@ Gain computer, per sample n (linked over channels, so the stereo image does not 
 Gain = 10^(-s/20). Where nothing exceeds the ceiling, t, r and s are 0 and the output is the input
 exactly (transparent).
 
-Steps 2-5 and the gain are one compiled sequential loop (numba, already required by librosa): a
-sliding maximum, a recursion and a running sum, each O(n).
+Steps 2-5 are one compiled sequential loop (numba, already required by librosa): a sliding maximum, a
+recursion and a running sum, each O(n); the gain (an exp per sample) is then vectorised by numpy.
 
 Blocks: the gain at n needs y up to n + L + 20, so `push` returns output up to `delay_samples` behind its
 input (`flush` returns the rest), and the output is aligned with the input (no latency in the result).
@@ -65,14 +65,18 @@ class LimiterStats:
 
 
 @numba.njit(cache=True, nogil=True)
-def _gain_kernel(pending, reduction, count, span, decay, state, ring, output, first_counted):  # pragma: no cover - compiled
-    """Hold (sliding max of `reduction` over `span`), release, box smoothing and gain for `count` samples.
+def _smoothing_kernel(reduction, count, span, decay, state, ring, log_gain, first_counted):  # pragma: no cover - compiled
+    """Hold (sliding max of `reduction` over `span`), release and box smoothing for `count` samples:
+    writes the natural log of the gain, reduction_dB x DB_TO_LOG_GAIN, to `log_gain[:count]` (left at 0
+    where nothing is held or released), keeps the statistics of the samples from `first_counted` on and
+    returns how many samples it reduced.
 
     `state` = [r_last, running_sum, ring_position, max_reduction_db, limited_samples, threshold_db];
-    `ring` holds the last L values of r. Writes `output[:, :count]`.
+    `ring` holds the last L values of r. The exp per sample is left to numpy, vectorised: in this loop
+    it cost more than the rest of it.
     """
-    channels = pending.shape[0]
     length = ring.shape[0]
+    reduced = 0  # samples written (gain below 1)
     r_last = state[0]
     running = state[1]
     position = int(state[2])
@@ -90,15 +94,12 @@ def _gain_kernel(pending, reduction, count, span, decay, state, ring, output, fi
     n = 0
     while n < count:
         if tail == head and r_last == 0.0 and running == 0.0:
-            # idle (no reduction held, released or in the ring): copy up to the next positive reduction
+            # idle (no reduction held, released or in the ring): skip to the next positive reduction
             m = n + span - 1
             while m < reduction.shape[0] and reduction[m] <= 0.0:
                 m += 1
             stop = min(count, m - (span - 1))
             if stop > n:
-                for c in range(channels):
-                    for i in range(n, stop):
-                        output[c, i] = pending[c, i]
                 position = (position + (stop - n)) % length
                 n = stop
                 continue
@@ -122,31 +123,52 @@ def _gain_kernel(pending, reduction, count, span, decay, state, ring, output, fi
         position += 1
         if position == length:
             position = 0
-        smoothed = running / length
-        if smoothed < 1e-12:
-            smoothed = 0.0
+        value = running / length
+        if value < 1e-12:
+            value = 0.0
             if running < 1e-12 and running > -1e-12:
                 running = 0.0
-        if smoothed > 0.0:
-            gain = math.exp(smoothed * DB_TO_LOG_GAIN)
+        if value > 0.0:
+            log_gain[n] = value * DB_TO_LOG_GAIN
+            reduced += 1
             if n >= first_counted:
-                if smoothed > state[3]:
-                    state[3] = smoothed
-                if smoothed > state[5]:
+                if value > state[3]:
+                    state[3] = value
+                if value > state[5]:
                     state[4] += 1
-            for c in range(channels):
-                output[c, n] = pending[c, n] * gain
-        else:
-            for c in range(channels):
-                output[c, n] = pending[c, n]
         n += 1
     state[0] = r_last
     state[1] = running
     state[2] = position
+    return reduced
+
+
+DETECTION_HEADROOM_DB = 12.0
+"""When a make-up pass raises the gain above what a `PreparedSignal`'s peaks cover, it finds them again
+this far below the new threshold, so the passes after it (which raise the gain by a few dB) only filter
+them. Not on the first call: a lower threshold makes quiet material, which needs no limiting, costly."""
+
+
+def _threshold(target: float, input_gain: float) -> float:
+    """Detection threshold on the unscaled signal: a hair under target / gain, so that every interval with
+    peak * gain > target is found whatever the rounding (`_fill_reduction` applies the exact test)."""
+    return target / input_gain * (1.0 - 1e-9)
+
+
+def _fill_reduction(reduction: np.ndarray, where: np.ndarray, peaks: np.ndarray, input_gain: float, target: float) -> None:
+    """reduction[where] = dB by which peak * gain exceeds the target, for the intervals that do (one rule
+    for the streaming and the prepared paths, so both give the same numbers)."""
+    scaled = peaks * input_gain
+    over = scaled > target
+    reduction[where[over]] = 20.0 * np.log10(scaled[over] / target)
 
 
 class TruePeakLimiter:
-    """Streaming look-ahead true-peak limiter for `(channels, samples)` float64 audio."""
+    """Streaming look-ahead true-peak limiter for `(channels, samples)` float64 audio.
+
+    `input_gain` (linear) multiplies the input before limiting; it is applied inside the limiter, so the
+    detection works on the unscaled input and its interval peaks can be reused at another gain
+    (`PreparedSignal`, the make-up iteration)."""
 
     def __init__(
         self,
@@ -155,13 +177,17 @@ class TruePeakLimiter:
         ceiling_dbtp: float = DEFAULT_CEILING_DBTP,
         lookahead_s: float = DEFAULT_LOOKAHEAD_S,
         release_s: float = DEFAULT_RELEASE_S,
+        input_gain: float = 1.0,
     ) -> None:
         if lookahead_s <= 0 or release_s <= 0:
             raise ValueError(f"look-ahead and release must be positive, got {lookahead_s} s and {release_s} s")
+        if not input_gain > 0:
+            raise ValueError(f"input gain must be positive, got {input_gain}")
         self.sample_rate_hz = int(sample_rate_hz)
         self.channels = int(channels)
         self.ceiling_dbtp = float(ceiling_dbtp)
-        self.lookahead_samples = max(1, int(round(lookahead_s * sample_rate_hz)))
+        self.input_gain = float(input_gain)
+        self.lookahead_samples = _lookahead_samples(lookahead_s, sample_rate_hz)
         self._target = 10.0 ** ((ceiling_dbtp - CEILING_MARGIN_DB) / 20.0)
         self._decay = math.exp(-1.0 / (release_s * sample_rate_hz))
         self._widen = REACH // 2
@@ -201,15 +227,27 @@ class TruePeakLimiter:
         self._buffer = self._buffer[:, : self._left]
         return output
 
-    def _emit(self, count: int) -> np.ndarray:
+    def _emit(self, count: int, prepared: PreparedSignal | None = None) -> np.ndarray:
         buffer = self._buffer  # pending sample p is buffer[:, self._left + p]
         # reduction (dB) of the intervals at pending positions [-widen, count + L - 1 + widen)
         positions = count + self._span - 1
         reduction = np.zeros(positions)
-        where, peaks = interval_peaks(buffer, self._target, count=positions, fine=True)
-        reduction[where] = 20.0 * np.log10(peaks / self._target)
-        output = np.empty((self.channels, count))
-        _gain_kernel(buffer[:, self._left :], reduction, count, self._span, self._decay, self._state, self._ring, output, self._skip)
+        threshold = _threshold(self._target, self.input_gain)
+        if prepared is None:
+            where, peaks = interval_peaks(buffer, threshold, count=positions, fine=True)
+        else:
+            where, peaks = prepared.peaks_above(threshold, positions)
+        _fill_reduction(reduction, where, peaks, self.input_gain, self._target)
+        log_gain = np.zeros(count)
+        reduced = _smoothing_kernel(reduction, count, self._span, self._decay, self._state, self._ring, log_gain, self._skip)
+        pending = buffer[:, self._left : self._left + count]
+        if reduced:
+            # factor = input gain x 10^(-dB/20): exactly the input gain where nothing is limited (transparent)
+            factor = np.exp(log_gain, out=log_gain)
+            factor *= self.input_gain
+            output = pending * factor
+        else:
+            output = pending * self.input_gain
         self._buffer = buffer[:, count:]
         if self._skip:
             dropped = min(self._skip, count)
@@ -218,20 +256,67 @@ class TruePeakLimiter:
         return output
 
 
+def _lookahead_samples(lookahead_s: float, sample_rate_hz: int) -> int:
+    return max(1, int(round(lookahead_s * sample_rate_hz)))
+
+
+class PreparedSignal:
+    """One `(channels, samples)` signal made ready to be limited many times at different input gains
+    (the make-up iteration): padded once, and its 8x interval peaks kept. A peak of gain * y is gain
+    times the peak of y, so a pass at a lower gain only filters the stored peaks; a higher one finds them
+    again, `DETECTION_HEADROOM_DB` further down, so that the passes after it need not (`headroom_first`:
+    that far down from the first call on, where the caller knows the gain will rise). The limited output equals
+    `TruePeakLimiter(..., input_gain).push(audio) + flush()` bit for bit."""
+
+    def __init__(self, audio: np.ndarray, lookahead_s: float = DEFAULT_LOOKAHEAD_S, sample_rate_hz: int = 44100, headroom_first: bool = False) -> None:
+        audio = np.atleast_2d(np.asarray(audio, dtype=np.float64))
+        self.frames = audio.shape[1]
+        self.channels = audio.shape[0]
+        self.lookahead_s = float(lookahead_s)
+        self.sample_rate_hz = int(sample_rate_hz)
+        lookahead = _lookahead_samples(lookahead_s, sample_rate_hz)
+        widen = REACH // 2
+        left = widen + LEFT_TAPS + lookahead - 1
+        delay = lookahead - 1 + widen + RIGHT_TAPS
+        self.padded = np.zeros((self.channels, left + self.frames + delay))
+        self.padded[:, left : left + self.frames] = audio
+        self._threshold = math.inf
+        self._positions = -1
+        self._headroom_first = bool(headroom_first)  # the headroom already on the first call (gain will rise)
+        self._where = np.zeros(0, dtype=np.int64)
+        self._peaks = np.zeros(0)
+
+    def peaks_above(self, threshold: float, positions: int) -> tuple[np.ndarray, np.ndarray]:
+        """(interval indices, peaks) of the first `positions` intervals whose 8x peak exceeds `threshold`."""
+        if threshold < self._threshold or positions != self._positions:
+            headroom_db = DETECTION_HEADROOM_DB if self._positions == positions or self._headroom_first else 0.0
+            self._positions = positions
+            self._threshold = threshold * 10.0 ** (-headroom_db / 20.0)
+            self._where, self._peaks = interval_peaks(self.padded, self._threshold, count=positions, fine=True)
+        keep = self._peaks > threshold
+        return self._where[keep], self._peaks[keep]
+
+
 def limit_true_peak(
-    audio: np.ndarray,
+    audio: np.ndarray | PreparedSignal,
     sample_rate_hz: int,
     ceiling_dbtp: float = DEFAULT_CEILING_DBTP,
     lookahead_s: float = DEFAULT_LOOKAHEAD_S,
     release_s: float = DEFAULT_RELEASE_S,
+    input_gain: float = 1.0,
 ) -> tuple[np.ndarray, LimiterStats]:
-    """Limit `(channels, samples)` audio to `ceiling_dbtp` true peak in one call (float64 out)."""
-    audio = np.atleast_2d(np.asarray(audio, dtype=np.float64))
-    limiter = TruePeakLimiter(sample_rate_hz, audio.shape[0], ceiling_dbtp, lookahead_s, release_s)
-    if audio.shape[1] == 0:
-        return audio.copy(), limiter.stats
-    # what push(audio) + flush() compute, with one copy of the signal instead of three
-    tail = np.zeros((audio.shape[0], limiter.delay_samples))
-    limiter._buffer = np.concatenate([limiter._buffer, audio, tail], axis=1)
-    output = limiter._emit(audio.shape[1] + limiter._skip)
-    return output, limiter.stats
+    """Limit `input_gain` x `(channels, samples)` audio to `ceiling_dbtp` true peak in one call (float64 out).
+
+    A `PreparedSignal` (same sample rate and look-ahead) reuses its padding and interval peaks."""
+    if isinstance(audio, PreparedSignal):
+        if (audio.sample_rate_hz, audio.lookahead_s) != (int(sample_rate_hz), float(lookahead_s)):
+            raise ValueError("the prepared signal was padded for another sample rate or look-ahead")
+        prepared = audio
+    else:
+        prepared = PreparedSignal(audio, lookahead_s, sample_rate_hz)
+    limiter = TruePeakLimiter(sample_rate_hz, prepared.channels, ceiling_dbtp, lookahead_s, release_s, input_gain)
+    if prepared.frames == 0:
+        return np.zeros((prepared.channels, 0)), limiter.stats
+    # what push(audio) + flush() compute, on the signal padded once: the buffer is the padded signal
+    limiter._buffer = prepared.padded
+    return limiter._emit(prepared.frames + limiter._skip, prepared), limiter.stats

@@ -9,11 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
 from sonolab.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sonolab.semantic_eq.apply import ApplyOptions
 
 eq_app = typer.Typer(help="Semantic EQ: words (warm, bright, ...) to 5-band EQ settings, trained on SAFE-DB.", no_args_is_help=True)
 
@@ -238,13 +241,16 @@ def apply_command(
     model = _load_model(model_dir)
     term = check_term(term, model.terms, model.source_name())
     setting = model.generate(term)
+    from sonolab.semantic_eq.apply import ApplyOptions
+
+    options = ApplyOptions(strength, not no_loudness_match, not no_limiter, ceiling_dbtp)
     if folder:
-        _apply_folder(term, setting, input_path, output_path, strength, not no_loudness_match, not no_limiter, ceiling_dbtp, workers, report, as_json)
+        _apply_folder(term, setting, input_path, output_path, options, workers, report, as_json)
         return
     from sonolab.semantic_eq.apply import apply_to_file
 
     with output_errors(output_path, "OUT audio file"):
-        result = apply_to_file(input_path, output_path, setting, strength, loudness_match=not no_loudness_match, limiter=not no_limiter, ceiling_dbtp=ceiling_dbtp)
+        result = apply_to_file(input_path, output_path, setting, options)
     if as_json:
         typer.echo(json.dumps({"term": term, "input": str(input_path), "output": str(output_path), **result.to_dict()}, indent=2))
         return
@@ -258,7 +264,7 @@ def apply_command(
     console.print(f"written {output_path} ({result.channels} channel(s), {result.sample_rate_hz} Hz)")
 
 
-def _apply_folder(term, setting, input_dir: Path, output_dir: Path, strength: float, loudness_match: bool, limiter: bool, ceiling_dbtp: float, workers: int, report: Optional[Path], as_json: bool) -> None:
+def _apply_folder(term, setting, input_dir: Path, output_dir: Path, options: ApplyOptions, workers: int, report: Optional[Path], as_json: bool) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from sonolab.data.paths import output_errors
@@ -271,7 +277,7 @@ def _apply_folder(term, setting, input_dir: Path, output_dir: Path, strength: fl
         TextColumn(f"eq apply {term}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console, disable=as_json
     ) as progress:
         task = progress.add_task("files", total=total)
-        rows = apply_to_folder(input_dir, output_dir, setting, strength, loudness_match, limiter, ceiling_dbtp, workers or None, report_path, on_file=lambda row: progress.advance(task))
+        rows = apply_to_folder(input_dir, output_dir, setting, options, workers or None, report_path, on_file=lambda row: progress.advance(task))
     failed = [row for row in rows if row["status"] != "ok"]
     if as_json:
         typer.echo(json.dumps({"term": term, "input": str(input_dir), "output": str(output_dir), "report": str(report_path), "files": rows}, indent=2, default=str))
