@@ -16,6 +16,9 @@ Two steps (see `sonolab.data.fingerprint` for the representation):
    limit changes nothing), near the threshold also under a room model (reverberation). The overlap
    must be at least `min_overlap_s` (or most of the shorter clip); short overlaps need a higher score.
    The threshold was set on validation data above second takes of one word by one speaker (FSDD).
+   Clips over `pool_above_s` are searched on 4-frame averages first (the middle of the first clip is
+   the pivot, so a ratio change does not move the alignment of a long clip), then refined and scored
+   at full resolution; a pitch- or tempo-changed match over little of the shorter clip needs more score.
 
 Hand-written because no maintained library searches over pitch and tempo (Chromaprint and
 landmark fingerprinters assume both unchanged) or confirms a match on fine structure.
