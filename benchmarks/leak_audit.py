@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import shutil
 import tempfile
 import time
@@ -168,7 +169,7 @@ def evaluate(name: str, paths: dict[str, Path], truth: dict, workers: int, cache
 def report(result: dict, paths: dict[str, Path], identity_check: bool) -> None:
     print(f"\n== {result['name']}: {result['clips']:,} clips, {result['pairs']:,} distinct pairs; fingerprints "
           f"{result['fingerprint_s']:.1f} s + index and confirmation {result['search_s']:.1f} s = "
-          f"{result['fingerprint_s'] + result['search_s']:.1f} s wall")
+          f"{result['fingerprint_s'] + result['search_s']:.1f} s wall (load average {', '.join(f'{x:.1f}' for x in os.getloadavg())})")
     singles = {k: v for k, v in result["recall"].items() if "+" not in k}
     pairs = {k: v for k, v in result["recall"].items() if "+" in k}
     for kind, hits in sorted(singles.items()):

@@ -146,3 +146,30 @@ def test_short_overlaps_need_a_higher_score_and_short_similar_sweeps_are_not_cop
     quieter = fp("quieter", 0.5 * clip(1, 8000, 0.25), 8000)
     pairs = {frozenset((m.first, m.second)) for m in find_copies(sweeps + [quieter], SETTINGS)}
     assert pairs == {frozenset(("sweep1", "quieter"))}
+
+
+@pytest.mark.parametrize("kinds", [("stretch",), ("shift_trim", "noise_10_20db")], ids=["stretch", "shift_trim+noise"])
+def test_long_clips_are_searched_coarse_to_fine_and_aligned(kinds):
+    """Clips longer than `pool_above_s` take the pooled search; the tempo of a stretched copy must still
+    be found (the middle of the clip stays aligned while the ratio changes)."""
+    assert 4.0 > SearchSettings().pool_above_s
+    sources = {f"long{i}": melody(40 + i, duration_s=4.0) for i in range(3)}
+    copy = make_copy(sources["long1"], SR, kinds, np.random.default_rng(11))
+    prints = [fp(name, audio) for name, audio in sources.items()] + [fp("copy", copy.samples)]
+    matches = find_copies(prints, SETTINGS, SearchSettings(give_up_margin=1.0), all_scores=True)
+    [match] = [m for m in matches if {m.first, m.second} == {"long1", "copy"}]
+    sign = 1 if match.first == "long1" else -1
+    tempo = match.tempo_ratio if sign == 1 else 1 / match.tempo_ratio
+    assert tempo == pytest.approx(copy.tempo_ratio, rel=0.02)
+    assert sign * match.lag_s == pytest.approx(-copy.lag_s, abs=0.02)
+    assert match.score > max(m.score for m in matches if m is not match) + 0.15
+
+
+def test_a_pitch_or_tempo_match_covering_little_of_the_shorter_clip_needs_more_score():
+    from sonolab.data.content_index import required_score
+
+    search = SearchSettings()
+    assert required_score(5.0, search, 5.0, transformed=True) == pytest.approx(search.threshold)
+    assert required_score(2.0, search, 5.0, transformed=False) == pytest.approx(search.threshold)  # an overlapping slice
+    assert required_score(1.0, search, 5.0, transformed=True) == pytest.approx(search.short_threshold)
+    assert search.threshold < required_score(3.0, search, 5.0, transformed=True) < search.short_threshold

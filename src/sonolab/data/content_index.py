@@ -16,6 +16,9 @@ Two steps (see `sonolab.data.fingerprint` for the representation):
    limit changes nothing), near the threshold also under a room model (reverberation). The overlap
    must be at least `min_overlap_s` (or most of the shorter clip); short overlaps need a higher score.
    The threshold was set on validation data above second takes of one word by one speaker (FSDD).
+   Clips over `pool_above_s` are searched on 4-frame averages first (the middle of the first clip is
+   the pivot, so a ratio change does not move the alignment of a long clip), then refined and scored
+   at full resolution; a pitch- or tempo-changed match over little of the shorter clip needs more score.
 
 Hand-written because no maintained library searches over pitch and tempo (Chromaprint and
 landmark fingerprinters assume both unchanged) or confirms a match on fine structure.
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -58,6 +62,10 @@ class SearchSettings:
     reverb_rt60_s: tuple[float, ...] = (0.2, 0.4, 0.7)  # room models tried on either side (empty: none)  # cells compared: this far above the clip's floor in both clips
     threshold: float = 0.91  # chosen on validation: above every FSDD same-speaker take pair (takes 0-5 of 3 speakers)
     batch_matches: int = 4_000_000
+    partial_fraction: float = 0.8  # a pitch/tempo match covering less of the shorter clip needs more score ...
+    partial_floor_fraction: float = 0.2  # ... up to `short_threshold` here
+    pool: int = 4  # frames averaged for the coarse search of long clips ...
+    pool_above_s: float = 2.5  # ... when both are longer than this
 
 
 @dataclass(frozen=True)
@@ -256,10 +264,20 @@ class Prepared:
     level: np.ndarray
     squared: np.ndarray
 
+    @cached_property
+    def rows(self) -> np.ndarray:
+        """(bins, 4, frames): ones, loud, level, squared: the left side of `correlation`'s products."""
+        return np.ascontiguousarray(np.stack([np.ones_like(self.loud), self.loud, self.level, self.squared]).transpose(2, 0, 1))
+
+    @cached_property
+    def columns(self) -> np.ndarray:
+        """(bins, frames, 4): the same four, the right side."""
+        return np.ascontiguousarray(np.stack([np.ones_like(self.loud), self.loud, self.level, self.squared]).transpose(2, 1, 0))
+
 
 def prepare(decibels: np.ndarray, search: SearchSettings) -> Prepared:
-    loud = (decibels > search.loud_db).astype(np.float64)
-    level = decibels.astype(np.float64) * loud
+    loud = (decibels > search.loud_db).astype(np.float32)
+    level = decibels.astype(np.float32) * loud
     return Prepared(decibels, loud, level, level * level)
 
 
@@ -267,11 +285,12 @@ def fingerprint_decibels(fp: Fingerprint) -> np.ndarray:
     return fp.spectrogram.astype(np.float32) * DB_STEP
 
 
-def _stretch(spectrogram: np.ndarray, ratio: float) -> np.ndarray:
-    """Resample the time axis so that the clip lasts `ratio` times as long (linear interpolation)."""
+def _stretch(spectrogram: np.ndarray, ratio: float, shift_frames: float = 0.0) -> np.ndarray:
+    """Resample the time axis so that the clip lasts `ratio` times as long, delayed by `shift_frames`
+    (a fraction of a frame: sub-frame alignment) (linear interpolation)."""
     frames = spectrogram.shape[0]
     new_frames = max(1, int(round(frames * ratio)))
-    position = np.clip(np.arange(new_frames) / ratio, 0, frames - 1)
+    position = np.clip((np.arange(new_frames) - shift_frames) / ratio, 0, frames - 1)
     low = np.floor(position).astype(np.int64)
     high = np.minimum(low + 1, frames - 1)
     weight = (position - low).astype(np.float32)[:, None]
@@ -292,20 +311,18 @@ def correlation(a: Prepared, b: Prepared, lag: int, pitch: int, min_frames: int,
     k0, k1 = max(0, -pitch), min(a.loud.shape[1], b.loud.shape[1] - pitch)
     if t1 - t0 < min_frames or k1 - k0 < 4:
         return -1.0, 0
-    sa = (slice(t0, t1), slice(k0, k1))
-    sb = (slice(t0 + lag, t1 + lag), slice(k0 + pitch, k1 + pitch))
-    loud_a, loud_b = a.loud[sa], b.loud[sb]
-    cells = _column_dot(loud_a, loud_b)
+    # every per-bin sum below in one batched matrix product (bins x 4 x 4): cheaper than separate passes
+    gram = a.rows[k0:k1, :, t0:t1] @ b.columns[k0 + pitch:k1 + pitch, t0 + lag:t1 + lag, :]
+    cells = gram[:, 1, 1]
     both = float(cells.sum())
     if both < 16:
         return -1.0, 0
-    coverage = both / max(1.0, min(float(loud_a.sum()), float(loud_b.sum())))
-    x, y = a.level[sa], b.level[sb]
-    sum_x, sum_y = _column_dot(x, loud_b), _column_dot(loud_a, y)
+    coverage = both / max(1.0, min(float(gram[:, 1, 0].sum()), float(gram[:, 0, 1].sum())))
+    sum_x, sum_y = gram[:, 2, 1], gram[:, 1, 2]
     safe = np.maximum(cells, 1.0)
-    cross = _column_dot(x, y) - sum_x * sum_y / safe
-    var_x = _column_dot(a.squared[sa], loud_b) - sum_x**2 / safe
-    var_y = _column_dot(loud_a, b.squared[sb]) - sum_y**2 / safe
+    cross = gram[:, 2, 2] - sum_x * sum_y / safe
+    var_x = gram[:, 3, 1] - sum_x**2 / safe
+    var_y = gram[:, 1, 3] - sum_y**2 / safe
     energy = float(var_x.sum()) * float(var_y.sum())
     if energy <= 0:
         return -1.0, 0
@@ -323,13 +340,13 @@ def _reverberate(decibels: np.ndarray, rt60_s: float, wet: float, frame_s: float
     return (10.0 * np.log10(power + wet * tail)).astype(np.float32)
 
 
-def confirm(first: Fingerprint, second: Fingerprint, candidate: Candidate, settings: FingerprintSettings,
+def _confirm_short(first: Fingerprint, second: Fingerprint, candidate: Candidate, settings: FingerprintSettings,
             search: SearchSettings, decibels: tuple[np.ndarray, np.ndarray] | None = None,
             prepared_second: Prepared | None = None) -> Match:
     """Refine ratio, lag and pitch around the candidate (coarse to fine, giving up early when far
     from the threshold) and score the best alignment; near the threshold, also try a room
     (reverberation) model on either side, since a reverberant copy differs from its source by more
-    than a fixed filter."""
+    than a fixed filter. (The search of clips up to `pool_above_s`; `confirm` searches longer ones.)"""
     a_db, b_db = decibels if decibels is not None else (fingerprint_decibels(first), fingerprint_decibels(second))
     b = prepared_second or prepare(b_db, search)
     shorter = min(first.frames * candidate.ratio, second.frames)
@@ -395,12 +412,141 @@ def confirm(first: Fingerprint, second: Fingerprint, candidate: Candidate, setti
                  ratio, overlap * settings.frame_s, candidate.votes)
 
 
-def required_score(overlap_s: float, search: SearchSettings) -> float:
+def _pool_time(decibels: np.ndarray, factor: int) -> np.ndarray:
+    """Mean of every `factor` consecutive frames (the coarse search of long clips)."""
+    frames = decibels.shape[0] // factor * factor
+    return decibels[:frames].reshape(frames // factor, factor, decibels.shape[1]).mean(axis=1)
+
+
+def _align(score_at, start: tuple[float, float, int], steps, give_up_after: int | None, give_up_score: float,
+           ratio_limits: tuple[float, float]) -> tuple[float, float, float, int, int]:
+    """Coordinate search over (ratio, centre, pitch) from `start`; returns (score, ratio, centre, pitch, overlap).
+
+    `centre` is where the middle of the first clip lands in the second, so a change of ratio keeps the
+    middle aligned (a lag measured at the first frame would move the whole alignment of a long clip).
+    """
+    score, overlap = score_at(*start)
+    best = (score, *start, overlap)
+    for number, (name, deltas) in enumerate(steps):
+        if give_up_after is not None and number == give_up_after and best[0] < give_up_score:
+            break  # far from a copy after the coarse search: not worth refining
+        ratio, centre, pitch = best[1:4]
+        for delta in deltas:
+            r, c, p = ratio, centre, pitch
+            if name == "lag":
+                c = centre + float(delta)
+            elif name == "pitch":
+                p = pitch + int(delta)
+            else:
+                r = float(np.exp(delta)) if name == "absolute_ratio" else float(ratio * np.exp(delta))
+                if not ratio_limits[0] <= r <= ratio_limits[1]:
+                    continue
+            # a new ratio is tried at three lags: the score of a stretched copy peaks on a narrow ridge
+            for shift in ((0.0,) if name in ("lag", "pitch") else (-1.0, 0.0, 1.0)):
+                score, overlap = score_at(r, c + shift, p)
+                if score > best[0]:
+                    best = (score, r, c + shift, p, overlap)
+    return best
+
+
+def confirm(first: Fingerprint, second: Fingerprint, candidate: Candidate, settings: FingerprintSettings,
+            search: SearchSettings, decibels: tuple[np.ndarray, np.ndarray] | None = None,
+            prepared_second: Prepared | None = None) -> Match:
+    """Refine ratio, lag and pitch around the candidate (coarse to fine, giving up early when far
+    from the threshold) and score the best alignment; near the threshold, also try a room
+    (reverberation) model on either side, since a reverberant copy differs from its source by more
+    than a fixed filter.
+
+    Clips longer than `pool_above_s` are first searched on frames averaged `pool` at a time (the
+    search costs a `pool`-th), then refined and scored at full resolution."""
+    a_db, b_db = decibels if decibels is not None else (fingerprint_decibels(first), fingerprint_decibels(second))
+    shorter = min(first.frames * candidate.ratio, second.frames)
+    min_frames = int(min(search.min_overlap_s / settings.frame_s, search.min_overlap_fraction * shorter))
+    max_pitch = pitch_bins_limit(settings, search)
+    middle = first.frames / 2
+    limits = (search.min_duration_ratio * 0.98, search.max_duration_ratio * 1.02)
+    pool = search.pool if min(first.frames, second.frames) * settings.frame_s > search.pool_above_s else 1
+    if pool == 1:
+        return _confirm_short(first, second, candidate, settings, search, (a_db, b_db), prepared_second)
+
+    def scorer(a: np.ndarray, b: Prepared, factor: int):
+        cache: dict[float, Prepared] = {}
+        mid = middle / factor
+
+        def score_at(ratio: float, centre: float, pitch: int) -> tuple[float, int]:
+            if abs(pitch) > max_pitch + 1:
+                return -1.0, 0
+            exact = centre - ratio * mid
+            lag = int(np.floor(exact))
+            key = (ratio, round(exact - lag, 2))
+            if key not in cache:
+                cache[key] = prepare(_stretch(a, ratio, key[1]), search)
+            return correlation(cache[key], b, lag, pitch, max(2, min_frames // factor), search.min_coverage)
+
+        return score_at, cache
+
+    lag_window = max(4, int(round(search.lag_search_s / (settings.frame_s * pool))))
+    wide = np.log(np.exp(np.linspace(np.log(search.min_duration_ratio), np.log(search.max_duration_ratio), 10)))
+    steps = [("lag", range(-lag_window, lag_window + 1)), ("pitch", range(-3, 4)), ("absolute_ratio", wide),
+             ("ratio", np.linspace(-0.06, 0.06, 13)),
+             ("lag", range(-lag_window, lag_window + 1)), ("ratio", np.linspace(-0.015, 0.015, 7)),
+             ("lag", range(-2, 3)), ("pitch", range(-1, 2)), ("ratio", np.linspace(-0.005, 0.005, 5)), ("lag", range(-1, 2))]
+    # two starts, at the shortlist's ratio and at tempo 1 (the line fit over a few matched peaks can be
+    # off when a copy kept only a few of them), both with the middle of the first clip where the fit puts it
+    centre = (candidate.offset_frames + candidate.ratio * middle) / pool
+    a_coarse = _pool_time(a_db, pool) if pool > 1 else a_db
+    b_coarse = prepared_second if pool == 1 and prepared_second is not None else prepare(_pool_time(b_db, pool) if pool > 1 else b_db, search)
+    score_at, cache = scorer(a_coarse, b_coarse, pool)
+    best = (-2.0, 1.0, centre, 0, 0)
+    for start_ratio in sorted({1.0, float(candidate.ratio)}):
+        for start_pitch in sorted({int(round(candidate.pitch_bins)), 0}):
+            found = _align(score_at, (start_ratio, centre, start_pitch), steps[:1], None, 0.0, limits)
+            if found[0] > best[0]:
+                best = found
+    best = _align(score_at, best[1:4], steps[1:], 3, search.threshold - search.give_up_margin, limits)
+    b = b_coarse
+    if pool > 1 and best[0] >= search.threshold - search.give_up_margin:
+        b = prepared_second or prepare(b_db, search)
+        score_at, cache = scorer(a_db, b, 1)
+        fine = [("lag", range(-pool, pool + 1)), ("pitch", range(-1, 2)), ("absolute_ratio", [0.0]),
+                ("ratio", np.linspace(-0.004, 0.004, 5)), ("lag", range(-1, 2)), ("ratio", np.linspace(-0.0015, 0.0015, 3))]
+        best = _align(score_at, (best[1], best[2] * pool, best[3]), fine, None, 0.0, limits)
+    elif pool > 1:  # far under the threshold: reported as the coarse search found it
+        best = (best[0], best[1], best[2] * pool, best[3], best[4] * pool)
+        cache = {}
+    score, ratio, centre, pitch, overlap = best
+    exact = centre - ratio * middle
+    lag = int(np.floor(exact))
+    if search.threshold - search.give_up_margin <= score < search.threshold and search.reverb_rt60_s and (ratio, round(exact - lag, 2)) in cache:
+        a = cache[(ratio, round(exact - lag, 2))]
+        for rt60_s in search.reverb_rt60_s:
+            for wet in (0.5, 1.0, 2.0):
+                wet_a = prepare(_reverberate(a.decibels, rt60_s, wet, settings.frame_s), search)
+                wet_b = prepare(_reverberate(b.decibels, rt60_s, wet, settings.frame_s), search)
+                for x, y in ((wet_a, b), (a, wet_b)):
+                    score = max(score, correlation(x, y, lag, pitch, min_frames, search.min_coverage)[0])
+    return Match(first.item_id, second.item_id, score, exact * settings.frame_s, pitch * 12.0 / settings.bins_per_octave,
+                 ratio, overlap * settings.frame_s, candidate.votes)
+
+
+def required_score(overlap_s: float, search: SearchSettings, shorter_s: float | None = None, transformed: bool = False) -> float:
     """The score a match needs: `threshold`, rising for short overlaps (similar short sounds, e.g. two
-    plain tone sweeps, align as well as a copy over a few frames)."""
+    plain tone sweeps, align as well as a copy over a few frames), and, when the match changes pitch
+    or tempo, for overlaps that cover little of the shorter clip (`shorter_s`): a search over lag,
+    pitch and tempo at once finds chance alignments of a few seconds of two similar textures, while
+    a pitch-shifted or stretched copy overlaps (nearly) all of the shorter clip."""
     span = max(search.short_overlap_s - search.shortest_overlap_s, 1e-9)
     shortfall = min(1.0, max(0.0, (search.short_overlap_s - overlap_s) / span))
+    if transformed and shorter_s:
+        covered = overlap_s / shorter_s
+        knee, floor = search.partial_fraction, search.partial_floor_fraction
+        shortfall = max(shortfall, min(1.0, max(0.0, (knee - covered) / (knee - floor))))
     return search.threshold + shortfall * (search.short_threshold - search.threshold)
+
+
+def is_transformed(match: Match) -> bool:
+    """Whether a match changes pitch or tempo (beyond what the search resolves on an exact copy)."""
+    return abs(match.pitch_semitones) >= 0.2 or abs(np.log(match.tempo_ratio)) >= 0.015
 
 
 def find_copies(prints: Sequence[Fingerprint], settings: FingerprintSettings, search: SearchSettings | None = None,
@@ -434,6 +580,7 @@ def find_copies(prints: Sequence[Fingerprint], settings: FingerprintSettings, se
             prepared[candidate.second] = prepare(decibels[candidate.second], search)
         match = confirm(first, second, candidate, settings, search, (decibels[candidate.first], decibels[candidate.second]),
                         prepared[candidate.second])
-        if all_scores or match.score >= required_score(match.overlap_s, search):
+        shorter_s = min(first.duration_s, second.duration_s)
+        if all_scores or match.score >= required_score(match.overlap_s, search, shorter_s, is_transformed(match)):
             matches.append(match)
     return matches
