@@ -1,0 +1,97 @@
+"""A ridge regression head on clip vectors (scikit-learn `Ridge`), one per target (e.g. arousal, valence).
+
+`fit_ridge_head(features, targets, groups, alpha_grid, inner_folds)` receives the TRAINING rows only. Each
+target's alpha is chosen by the same grouped inner cross-validation as the classical classifiers
+(`sonolab.models.classical.inner_splits`: no group on both sides), scored by mean squared error, then the
+pipeline (StandardScaler + Ridge) is refitted on all training rows. The fitted head is kept as plain arrays and
+predicts with numpy; `save` writes safetensors + JSON (no pickle).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sonolab.atomic import atomic_path, write_json_atomic
+from sonolab.errors import DatasetError
+
+DEFAULT_ALPHA_GRID: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)
+
+
+@dataclass
+class RidgeHead:
+    """Per target: scaler mean/scale, coefficients, intercept and the alpha the inner CV chose."""
+
+    targets: list[str]
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray  # (n_targets, dim)
+    intercept: np.ndarray  # (n_targets,)
+    chosen_alpha: dict[str, float]
+    inner_cv: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """(n, n_targets) predictions."""
+        standardised = (np.asarray(features, dtype=np.float64) - self.mean) / self.scale
+        return standardised @ self.coef.T + self.intercept
+
+    def save(self, folder: str | Path) -> Path:
+        from safetensors.numpy import save_file
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        with atomic_path(folder / "ridge.safetensors") as temporary:
+            save_file({"mean": self.mean, "scale": self.scale, "coef": self.coef, "intercept": self.intercept}, str(temporary))
+        write_json_atomic(folder / "ridge.json", {"targets": self.targets, "chosen_alpha": self.chosen_alpha,
+                                                  "inner_cv": self.inner_cv})
+        return folder
+
+
+def load_ridge_head(folder: str | Path) -> RidgeHead:
+    from safetensors.numpy import load_file
+
+    folder = Path(folder)
+    arrays = load_file(str(folder / "ridge.safetensors"))
+    config = json.loads((folder / "ridge.json").read_text(encoding="utf-8"))
+    return RidgeHead(config["targets"], arrays["mean"], arrays["scale"], arrays["coef"], arrays["intercept"],
+                     config["chosen_alpha"], config.get("inner_cv", {}))
+
+
+def fit_ridge_head(features: np.ndarray, targets: dict[str, np.ndarray], groups: np.ndarray,
+                   alpha_grid: tuple[float, ...] = DEFAULT_ALPHA_GRID, inner_folds: int | None = None) -> RidgeHead:
+    """Fit one ridge per target on the TRAINING rows given; alpha per target by the grouped inner CV."""
+    from sklearn.linear_model import Ridge
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from sonolab.models.classical import inner_splits
+
+    features = np.asarray(features, dtype=np.float64)
+    if not np.all(np.isfinite(features)):
+        raise DatasetError("regression head features contain NaN or infinite values (fix: check the feature cache)")
+    splits = inner_splits(np.asarray(groups), inner_folds)
+    names = list(targets)
+    coef, intercept, chosen, inner = [], [], {}, {}
+    scaler = StandardScaler().fit(features)
+    for name in names:
+        values = np.asarray(targets[name], dtype=np.float64)
+        if len(values) != len(features):
+            raise ValueError(f"target {name}: {len(values)} values for {len(features)} rows")
+        search = GridSearchCV(Pipeline([("scaler", StandardScaler()), ("model", Ridge())]),
+                              {"model__alpha": [float(a) for a in alpha_grid]}, scoring="neg_mean_squared_error",
+                              cv=splits, refit=False, n_jobs=1, error_score="raise")
+        search.fit(features, values)
+        alpha = float(search.best_params_["model__alpha"])
+        model = Ridge(alpha=alpha).fit(scaler.transform(features), values)
+        coef.append(model.coef_)
+        intercept.append(float(model.intercept_))
+        chosen[name] = alpha
+        inner[name] = [{"alpha": float(params["model__alpha"]), "mse": float(-score)}
+                       for params, score in zip(search.cv_results_["params"], search.cv_results_["mean_test_score"])]
+    return RidgeHead(names, scaler.mean_.astype(np.float64), scaler.scale_.astype(np.float64), np.asarray(coef),
+                     np.asarray(intercept), chosen, inner)
