@@ -9,9 +9,11 @@ end with artist-grouped folds; the wall time is what matters. Stage times come f
 
 Projection per 1,000 songs (target: embeddings + head within 15 min on 2 cores):
 - per-song stages (reading the index, features of the first trial) scale linearly from this run;
-- the heads do not: each sweep head is fitted once more here on 800 rows (one outer fold's share of 1,000 songs:
-  this run's song vectors resampled with small noise, 2 songs per artist), times the number of folds, and once
-  more with shuffled labels (features that do not separate the classes: the solvers' slowest case);
+- the heads do not: one fold's fitting (the task's own `fit_fold`: every modality set of the ablation, ridge
+  heads where the recipe has them) is timed once more for each sweep head on 800 training rows (one outer fold's
+  share of 1,000 songs: this run's song vectors resampled with small noise, 2 songs per artist), times the number
+  of folds, and once more with shuffled labels (features that do not separate the classes: the solvers' slowest
+  case);
 - one-off costs (process start and imports, loading the networks) are reported apart;
 - the audio-content leak audit runs only up to `audit.max_audio_minutes` (30) of audio: 1,000 songs of 30 s are
   500 min, where the run skips it (the report says so), so it is left out of this run unless --content-audit.
@@ -47,25 +49,37 @@ def _import_seconds() -> float:
 
 
 def _head_seconds_at_scale(run_dir: Path, recipe: dict[str, Any], heads: list[str], shuffled: bool) -> dict[str, float]:
-    """Seconds to fit each head on FIT_ROWS rows resampled from the run's clip vectors (see the module doc)."""
-    from sonolab.models.classical import fit_classical_head
-    from sonolab.train.classical import head_section, head_settings
-    from sonolab.train.classical_inputs import stacked_vectors
+    """Seconds of one fold's fitting (every modality set, ridge heads too: the task's own `fit_fold`) for each head,
+    on FIT_ROWS training rows resampled from the run's song vectors (see the module doc)."""
+    import copy
 
-    vectors, labels = stacked_vectors(run_dir, recipe)
+    from sonolab.data.registry import load_dataset
+    from sonolab.train.classical import ClassicalData, ClassicalTask, fit_fold
+    from sonolab.train.classical_inputs import ModalityVectors
+
+    index = load_dataset(recipe["dataset"], Path(recipe["root"]))
+    data = ClassicalTask().prepare(recipe, index, [], run_dir / "cache", progress=False)
     rng = np.random.default_rng(0)
-    rows = rng.integers(0, len(labels), FIT_ROWS)
-    spread = vectors.std(axis=0, keepdims=True) + 1e-6
-    features = vectors[rows] + 0.3 * spread * rng.normal(size=(FIT_ROWS, vectors.shape[1]))
-    targets = labels[rows]
+    total = int(FIT_ROWS * 1.25)
+    source = rng.choice(sorted(data.usable), total)
+    ids = [f"s{row:05d}" for row in range(total)]
+    blocks = {}
+    for modality, block in data.inputs.blocks.items():
+        matrix = np.stack([block[i] for i in source])
+        spread = matrix.std(axis=0, keepdims=True) + 1e-6
+        blocks[modality] = dict(zip(ids, matrix + 0.3 * spread * rng.normal(size=matrix.shape)))
+    labels = [data.labels_by_id[i] for i in source]
     if shuffled:
-        targets = rng.permutation(targets)
-    groups = np.arange(FIT_ROWS) // 2
-    section = head_section(recipe)
+        labels = list(rng.permutation(labels))
+    scaled = ClassicalData(ModalityVectors(blocks, ids), dict(zip(ids, labels)), {i: f"artist{n // 2}" for n, i in enumerate(ids)},
+                           data.classes, set(ids), data.sets, {i: data.targets_by_id[s] for i, s in zip(ids, source)})
+    partitions = {"train": ids[:FIT_ROWS], "val": [], "test": ids[FIT_ROWS:]}
     seconds = {}
     for head in heads:
+        trial = copy.deepcopy(recipe)
+        trial["head"]["name"] = head
         started = time.perf_counter()
-        fit_classical_head(features, targets, groups, head, head_settings({**section, "name": head}, 0))
+        fit_fold(trial, scaled, "scale", partitions, 0, run_dir / "at_scale" / head)
         seconds[head] = time.perf_counter() - started
     return seconds
 
@@ -137,14 +151,18 @@ def main() -> None:
     print(f"  features stage per song {recipe_per_song_s:.2f} s; the same audio kinds alone (decode + extract, no "
           f"runner or cache) {bare_s:.2f} s per song: the stage is {ratio(bare_s, recipe_per_song_s)} than the bare kinds")
     heads = [str(value) for value in (recipe.get("sweep") or {}).get("head.name", [recipe["head"]["name"]])]
-    resampled = _head_seconds_at_scale(out, recipe, heads, shuffled=False)
-    shuffled = _head_seconds_at_scale(out, recipe, heads, shuffled=True)
+    import yaml
+
+    resolved = yaml.safe_load((out / "recipe.yaml").read_text(encoding="utf-8"))  # the run's own resolved recipe
+    resampled = _head_seconds_at_scale(out, resolved, heads, shuffled=False)
+    shuffled = _head_seconds_at_scale(out, resolved, heads, shuffled=True)
     folds = summary["n_folds"]
     scale = PER_SONGS / args.songs
     per_song_s = (timings["load_index_s"] + first["features_s"]) * scale
     heads_s = sum(resampled.values()) * folds
     worst_heads_s = sum(shuffled.values()) * folds
-    print(f"\nheads fitted on {FIT_ROWS} rows (one fold of {PER_SONGS:,} songs), inner CV included, load {os.getloadavg()}:")
+    print(f"\none fold's heads ({', '.join(summary.get('modality_ablation') or [summary.get('headline_modalities', 'audio')])}"
+          f"{'; ridge ' + ', '.join(recipe['head']['regression']) if resolved['head'].get('regression') else ''}) fitted on {FIT_ROWS} rows (one fold of {PER_SONGS:,} songs), inner CV included, load {os.getloadavg()}:")
     for head in heads:
         print(f"  {head:<20} {resampled[head]:6.1f} s (resampled vectors)  {shuffled[head]:6.1f} s (shuffled labels)")
     print(f"\nper {PER_SONGS:,} songs of {args.duration_s:.0f} s: features {per_song_s / 60:.1f} min (linear from this run) + "

@@ -154,22 +154,3 @@ def modality_vectors(recipe: dict[str, Any], index: Any, cache_dir: Path, progre
     if not extras["notes"]:
         del extras["notes"]
     return ModalityVectors(blocks, usable, problems, extras)
-
-
-def stacked_vectors(run_dir: str | Path, recipe: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """The full-set vectors and labels of a finished run's songs, from its caches (benchmarks use it)."""
-    from sonolab.data.registry import load_dataset
-
-    index = load_dataset(recipe["dataset"], Path(recipe.get("root") or json_root(run_dir)))
-    cache_dir = Path(recipe["cache_dir"]) if recipe.get("cache_dir") else Path(run_dir) / "cache"
-    vectors = modality_vectors(recipe, index, cache_dir, progress=False)
-    labels = {item.item_id: str(item.label) for item in index.items}
-    modalities = tuple(vectors.blocks)
-    return vectors.matrix(vectors.usable, modalities), np.asarray([labels[i] for i in vectors.usable])
-
-
-def json_root(run_dir: str | Path) -> str:
-    """The data root a run was trained on (its resolved recipe)."""
-    import yaml
-
-    return str(yaml.safe_load((Path(run_dir) / "recipe.yaml").read_text(encoding="utf-8"))["root"])
