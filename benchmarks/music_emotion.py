@@ -171,6 +171,11 @@ def main() -> None:
           f"plus one-off {imports_s:.0f} s of imports. The audio-content audit is not in it: at {PER_SONGS:,} x "
           f"{args.duration_s:.0f} s = {PER_SONGS * args.duration_s / 60:.0f} min of audio (above audit.max_audio_minutes) "
           "the run skips it and says so.")
+    if "baseline" in timings:
+        baseline_s = timings["baseline"]["features_s"] * scale + resampled.get("linear_svm", 0.0) * folds
+        print(f"with the recipe's baseline (the judged command runs it): + {baseline_s / 60:.1f} min (its features, linear from "
+              f"this run, + its linear SVM, taken as the model's linear_svm row: an estimate) = "
+              f"{(per_song_s + heads_s + baseline_s) / 60:.1f} min per {PER_SONGS:,} songs")
 
 
 if __name__ == "__main__":

@@ -195,3 +195,14 @@ def test_ablation_off_fits_the_full_set_only() -> None:
     assert modality_sets(["audio", "lyrics"], True) == [("audio", "lyrics"), ("audio",), ("lyrics",)]
     assert modality_sets(["lyrics", "audio"], False) == [("audio", "lyrics")]
     assert modality_sets(["audio"], True) == [("audio",)]
+
+
+def test_the_report_shows_the_ablation_and_the_ridge_heads(ablation_run: Path) -> None:
+    from sonolab.evaluate.report import write_report
+
+    markdown, _ = write_report(ablation_run)
+    text = markdown.read_text()
+    assert "Modality ablation" in text and "headline: audio+lyrics" in text
+    for row in ("| audio+lyrics |", "| audio |", "| lyrics |"):
+        assert row in text
+    assert "Ridge regression heads" in text and "arousal_ccc" in text
