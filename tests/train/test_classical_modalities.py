@@ -175,6 +175,7 @@ def test_predict_refuses_a_head_that_read_lyrics(ablation_run: Path, merge_tree)
 
 @pytest.mark.parametrize(("features", "task", "message"), [
     ({"kind": "none"}, "classical", "leaves no modality"),
+    ({"kind": "none", "pooling": "mean", "lyrics": {}}, "classical", "features.pooling would do nothing"),
     ({"kind": "functionals", "extra": [{"kind": "logmel"}]}, "classical", "not a clip-vector kind"),
     ({"kind": "functionals", "extra": [{"kind": "functionals", "bogus": 1}]}, "classical", "bogus"),
     ({"kind": "functionals", "lyrics": {"max_tokens": 3}}, "classical", "features.lyrics.max_tokens"),

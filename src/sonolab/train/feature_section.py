@@ -34,7 +34,7 @@ def group_normalisation(section: dict[str, Any] | None) -> str:
 
 
 def kind_values(section: dict[str, Any] | None) -> dict[str, Any]:
-    """The kind's own settings: the section without `kind` and `group_normalisation`."""
+    """The kind's own settings: the section without `kind`, `group_normalisation` and the multi-kind keys."""
     return {key: value for key, value in (section or {}).items() if key not in SECTION_KEYS}
 
 
@@ -100,6 +100,9 @@ def lyrics_settings(section: dict[str, Any] | None) -> Any:
 def check_inputs(section: dict[str, Any] | None) -> None:
     """Validate the multi-kind and lyrics keys (torch-free); each audio kind's settings too."""
     sections = audio_sections(section)
+    if feature_kind(section) == NO_AUDIO_KIND and kind_values(section):
+        raise ConfigError(f"features.kind is none (no audio kind), so features.{sorted(kind_values(section))[0]} would do "
+                          "nothing (fix: remove it, or name the audio kind it belongs to)")
     for entry in sections[1:]:
         try:
             kind_settings(entry)
