@@ -95,5 +95,19 @@ def test_bimodal_killed_mid_fold_and_resumed_equals_an_uninterrupted_run(merge_r
     splits = (out / "splits.json").read_text()
     resumed = json.loads((run(RECIPE, root=merge_root, out_dir=out, resume=True, progress=False) / "summary.json").read_text())
     assert (out / "splits.json").read_text() == splits  # reloaded, not regenerated
+    # the quadrant baseline (audio functionals + linear SVM) ran on the same folds, beside the model's quadrant scores
+    baseline = full["baseline"]
+    assert baseline["folder"] == "baseline" and (tmp_path / "full" / "baseline").is_dir()
+    assert {"accuracy", "macro_f1"} <= set(baseline["metrics"]) and "macro_f1" in full["metrics"]
+    assert [row["fold"] for row in baseline["per_fold"]] == [row["fold"] for row in full["per_fold"]]
     for name in ("mean_ccc", "arousal_mae", "accuracy"):
         assert resumed["metrics"][name]["mean"] == pytest.approx(full["metrics"][name]["mean"], rel=1e-5, abs=1e-7)
+
+
+def test_the_baseline_is_not_run_on_lyrics_files_and_says_why(tmp_path: Path) -> None:
+    from sonolab.data.items import DatasetIndex, Item
+    from sonolab.train.runner import baseline_skip_reason
+
+    lyrics = DatasetIndex("merge_lyrics", tmp_path, [Item("s1", tmp_path / "Q1" / "s1.txt", "Q1", "a")], ["Q1"])
+    audio = DatasetIndex("merge", tmp_path, [Item("s1", tmp_path / "Q1" / "s1.mp3", "Q1", "a")], ["Q1"])
+    assert "lyrics files" in baseline_skip_reason(lyrics) and baseline_skip_reason(audio) is None

@@ -82,7 +82,7 @@ RECIPE_DEFAULTS: dict[str, Any] = {
         },
     },
     "sweep": {},
-    # A classical baseline scored on the same folds and shown beside the model (classification tasks).
+    # A classical baseline scored on the same folds and shown beside the model (bimodal: on the quadrants).
     "baseline": {"enabled": True, "features": {"kind": "functionals"}, "head": {"name": "linear_svm"}},
     # The leakage audit before training: groups and augmented parents always; audio content (identical audio and
     # re-cut / re-encoded / noisy / pitch-shifted / stretched copies) `always`, `never`, or `auto`: when the dataset

@@ -173,6 +173,11 @@ def _run_trials(recipe: dict[str, Any], plugin: Any, index: Any, out_dir: Path, 
         return out_dir
     final = _final_summary(recipe, trial_summaries)
     baseline = baseline_recipe(recipe, plugin.name)
+    skipped = baseline_skip_reason(index) if baseline is not None else None
+    if skipped:
+        _say(f"baseline: not run ({skipped})")
+        final["baseline_skipped"] = skipped
+        baseline = None
     if baseline is not None:
         from sonolab.train.tasks import get_task
 
@@ -189,11 +194,13 @@ def _run_trials(recipe: dict[str, Any], plugin: Any, index: Any, out_dir: Path, 
 
 
 def baseline_recipe(recipe: dict[str, Any], task: str) -> dict[str, Any] | None:
-    """The classical baseline's recipe (same dataset, splits and seeds), or None when off, not a classification
-    task, or the same as the model itself."""
+    """The classical baseline's recipe (same dataset, splits and seeds), or None when off or the same as the model
+    itself. For `bimodal` it is the quadrant baseline: audio functionals + the head, scored on the quadrants."""
     section = recipe.get("baseline") or {}
-    if not section.get("enabled") or task not in ("classification", "classical"):
+    if not section.get("enabled"):
         return None
+    if task not in ("classification", "classical", "bimodal"):
+        raise ConfigError(f"baseline.enabled: the {task} task has no classical baseline (fix: baseline.enabled: false)")
     baseline = {"task": "classical", "dataset": recipe["dataset"], "root": recipe.get("root"), "name": "baseline",
                 "cache_dir": recipe.get("cache_dir"), "split": recipe["split"], "seeds": recipe["seeds"][:1],
                 "features": dict(section["features"]), "head": dict(section["head"]), "baseline": {"enabled": False}}
@@ -201,6 +208,13 @@ def baseline_recipe(recipe: dict[str, Any], task: str) -> dict[str, Any] | None:
     if task == "classical" and resolved["features"] == recipe["features"] and resolved["head"] == recipe["head"]:
         return None
     return resolved
+
+
+def baseline_skip_reason(index: Any) -> str | None:
+    """Why a baseline on audio features cannot run on this index (its items are lyrics files), else None."""
+    if index.items and all(Path(str(item.path)).suffix.lower() == ".txt" for item in index.items):
+        return "the dataset's items are lyrics files; the baseline needs audio (fix: baseline.enabled: false)"
+    return None
 
 
 def describe_baseline(baseline: dict[str, Any]) -> str:
