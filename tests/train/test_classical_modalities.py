@@ -207,3 +207,23 @@ def test_the_report_shows_the_ablation_and_the_ridge_heads(ablation_run: Path) -
     for row in ("| audio+lyrics |", "| audio |", "| lyrics |"):
         assert row in text
     assert "Ridge regression heads" in text and "arousal_ccc" in text
+
+
+def test_ridge_head_chooses_alpha_per_target_and_predicts_like_scikit_learn(tmp_path: Path) -> None:
+    import numpy as np
+    from sklearn.linear_model import Ridge
+    from sklearn.preprocessing import StandardScaler
+
+    from sonolab.models.regression_head import fit_ridge_head, load_ridge_head
+
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(120, 12))
+    clean = features[:, 0] + 0.05 * rng.normal(size=120)  # one informative column: little shrinkage wins
+    noise = rng.normal(size=120)  # nothing to learn: the strongest shrinkage wins
+    head = fit_ridge_head(features, {"arousal": clean, "valence": noise}, np.arange(120) // 4, (0.1, 10.0, 1e4))
+    assert head.chosen_alpha == {"arousal": 0.1, "valence": 1e4}
+    scaler = StandardScaler().fit(features)
+    expected = Ridge(alpha=0.1).fit(scaler.transform(features), clean).predict(scaler.transform(features))
+    np.testing.assert_allclose(head.predict(features)[:, 0], expected, atol=1e-9)
+    reloaded = load_ridge_head(head.save(tmp_path / "ridge"))
+    np.testing.assert_allclose(reloaded.predict(features), head.predict(features))

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from sklearn.metrics import mean_squared_error
+
 from sonolab.atomic import atomic_path, write_json_atomic
 from sonolab.errors import DatasetError
 
@@ -65,6 +67,7 @@ def fit_ridge_head(features: np.ndarray, targets: dict[str, np.ndarray], groups:
                    alpha_grid: tuple[float, ...] = DEFAULT_ALPHA_GRID, inner_folds: int | None = None) -> RidgeHead:
     """Fit one ridge per target on the TRAINING rows given; alpha per target by the grouped inner CV."""
     from sklearn.linear_model import Ridge
+    from sklearn.metrics import make_scorer
     from sklearn.model_selection import GridSearchCV
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
@@ -74,24 +77,29 @@ def fit_ridge_head(features: np.ndarray, targets: dict[str, np.ndarray], groups:
     features = np.asarray(features, dtype=np.float64)
     if not np.all(np.isfinite(features)):
         raise DatasetError("regression head features contain NaN or infinite values (fix: check the feature cache)")
-    splits = inner_splits(np.asarray(groups), inner_folds)
     names = list(targets)
-    coef, intercept, chosen, inner = [], [], {}, {}
+    values = np.stack([np.asarray(targets[name], dtype=np.float64) for name in names], axis=1)
+    if len(values) != len(features):
+        raise ValueError(f"targets: {len(values)} values for {len(features)} rows")
+    splits = inner_splits(np.asarray(groups), inner_folds)
+    # One ridge fit per (alpha, inner split) serves every target (Ridge solves a 2-d y at once); each target's
+    # alpha is chosen on its own column's mean squared error.
+    scoring = {f"t{k}": make_scorer(_column_mse, greater_is_better=False, column=k) for k in range(len(names))}
+    search = GridSearchCV(Pipeline([("scaler", StandardScaler()), ("model", Ridge())]),
+                          {"model__alpha": [float(a) for a in alpha_grid]}, scoring=scoring, cv=splits, refit=False,
+                          n_jobs=1, error_score="raise")
+    search.fit(features, values)
+    alphas = [float(params["model__alpha"]) for params in search.cv_results_["params"]]
+    chosen, inner = {}, {}
+    for k, name in enumerate(names):
+        scores = search.cv_results_[f"mean_test_t{k}"]
+        chosen[name] = alphas[int(np.argmax(scores))]
+        inner[name] = [{"alpha": alpha, "mse": float(-score)} for alpha, score in zip(alphas, scores)]
     scaler = StandardScaler().fit(features)
-    for name in names:
-        values = np.asarray(targets[name], dtype=np.float64)
-        if len(values) != len(features):
-            raise ValueError(f"target {name}: {len(values)} values for {len(features)} rows")
-        search = GridSearchCV(Pipeline([("scaler", StandardScaler()), ("model", Ridge())]),
-                              {"model__alpha": [float(a) for a in alpha_grid]}, scoring="neg_mean_squared_error",
-                              cv=splits, refit=False, n_jobs=1, error_score="raise")
-        search.fit(features, values)
-        alpha = float(search.best_params_["model__alpha"])
-        model = Ridge(alpha=alpha).fit(scaler.transform(features), values)
-        coef.append(model.coef_)
-        intercept.append(float(model.intercept_))
-        chosen[name] = alpha
-        inner[name] = [{"alpha": float(params["model__alpha"]), "mse": float(-score)}
-                       for params, score in zip(search.cv_results_["params"], search.cv_results_["mean_test_score"])]
-    return RidgeHead(names, scaler.mean_.astype(np.float64), scaler.scale_.astype(np.float64), np.asarray(coef),
-                     np.asarray(intercept), chosen, inner)
+    model = Ridge(alpha=np.asarray([chosen[name] for name in names])).fit(scaler.transform(features), values)
+    return RidgeHead(names, scaler.mean_.astype(np.float64), scaler.scale_.astype(np.float64),
+                     np.atleast_2d(model.coef_), np.atleast_1d(model.intercept_).astype(np.float64), chosen, inner)
+
+
+def _column_mse(y_true: np.ndarray, y_pred: np.ndarray, column: int) -> float:
+    return float(mean_squared_error(np.asarray(y_true)[:, column], np.asarray(y_pred)[:, column]))
