@@ -77,6 +77,17 @@ def _tables(summary: dict[str, Any]) -> list[tuple[str, list[str], list[list[str
                        ["metric", "model: mean ± std across folds", "baseline: mean ± std across folds", "model - baseline"],
                        [[name, _format(summary["metrics"][name]), _format(baseline["metrics"].get(name)),
                          _difference(summary["metrics"][name], baseline["metrics"].get(name))] for name in names]))
+    ablation = summary.get("modality_ablation")
+    if ablation:
+        names = [name for name in ("accuracy", "balanced_accuracy", "macro_f1") if name in summary["metrics"]]
+        tables.append((f"Modality ablation: each set fitted in every fold of this run (headline: {summary.get('headline_modalities')}), "
+                       "mean ± std across folds", ["modalities", *names],
+                       [[set_name, *[_format(entry["metrics"].get(name)) for name in names]] for set_name, entry in ablation.items()]))
+    regression = summary.get("regression")
+    if regression:
+        names = list(next(iter(regression.values())))
+        tables.append(("Ridge regression heads (test partitions), mean ± std across folds", ["modalities", *names],
+                       [[set_name, *[_format(metrics.get(name)) for name in names]] for set_name, metrics in regression.items()]))
     tables.append(("Per fold (mean ± std over seeds)", ["fold", "seeds", *columns],
                    [[row["fold"], str(row["seeds"]), *[_format(row[m]) for m in columns]] for row in summary["per_fold"]]))
     tables.append(("Per seed (mean ± std over folds)", ["seed", "folds", *columns],

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from sonolab.errors import AudioLoadError, SonolabError
-from sonolab.train.feature_section import feature_kind, group_normalisation, kind_settings
+from sonolab.train.feature_section import group_normalisation, kind_settings
 
 
 def classical_model_dirs(run_dir: str | Path) -> list[Path]:
@@ -24,28 +24,34 @@ def classical_model_dirs(run_dir: str | Path) -> list[Path]:
     return found
 
 
-def clip_vectors(paths: Sequence[str | Path], features: dict[str, Any], groups: Sequence[str] | None = None
-                 ) -> tuple[np.ndarray, list[int], dict[int, str]]:
+def clip_vectors(paths: Sequence[str | Path], features: dict[str, Any], groups: Sequence[str] | None = None,
+                 modalities: Sequence[str] = ("audio",)) -> tuple[np.ndarray, list[int], dict[int, str]]:
     """Clip vectors of `paths` (rows in order of the files that could be read), their indices, and failures.
 
     With `per_group_standardise`, each group's rows are standardised by that group's own statistics (`groups`: one
-    id per path; None: all the files form one group)."""
+    id per path; None: all the files form one group). `modalities`: the saved head's (model.json); a head that read
+    lyrics is refused, since only audio files are given."""
     from sonolab.audio.io import load_audio
     from sonolab.features.kinds import extract, kind_module
     from sonolab.train.classical import clip_vector_of
+    from sonolab.train.classical_inputs import audio_sections
 
-    settings = kind_settings(features)
-    kind = feature_kind(features)
-    rate_hz = int(kind_module(kind).decode_sample_rate_hz(settings))
+    if "lyrics" in modalities or not audio_sections(features):
+        raise SonolabError("this classical run reads lyrics, which evaluate and predict (audio files only) cannot give it "
+                           "(fix: read the run's per-fold metrics.json and summary.json, or train without features.lyrics)")
+    kinds = [(entry["kind"], kind_settings(entry)) for entry in audio_sections(features)]
     rows, kept, failures = [], [], {}
     for index, path in enumerate(paths):
         try:
-            audio, _ = load_audio(path, target_sample_rate_hz=rate_hz, mono=True)
-            vectors = extract(audio[0], rate_hz, settings)
+            parts = []
+            for kind, settings in kinds:
+                rate_hz = int(kind_module(kind).decode_sample_rate_hz(settings))
+                audio, _ = load_audio(path, target_sample_rate_hz=rate_hz, mono=True)
+                parts.append(clip_vector_of(extract(audio[0], rate_hz, settings), kind))
         except (AudioLoadError, ValueError) as error:
             failures[index] = str(error)
             continue
-        rows.append(clip_vector_of(vectors, kind))
+        rows.append(np.concatenate(parts))
         kept.append(index)
     matrix = np.stack(rows) if rows else np.zeros((0, 0), np.float32)
     if rows and group_normalisation(features) == "per_group_standardise":
@@ -76,7 +82,7 @@ def evaluate_classical_run(run_dir: str | Path, root: str | Path | None = None, 
         head = load_classical_head(directory / "head")
         paths = [splits.resolve_path(item_id, Path(root) if root else None) for item_id in fold.test]
         groups = [splits.groups.get(item_id, item_id) for item_id in fold.test]
-        matrix, kept, failed = clip_vectors(paths, meta["features"], groups)
+        matrix, kept, failed = clip_vectors(paths, meta["features"], groups, meta.get("modalities", ["audio"]))
         classes = meta["classes"]
         fitted = head.predict_proba(matrix)
         probabilities = np.zeros((len(kept), len(classes)))
@@ -99,7 +105,7 @@ def predict_classical(run_dir: str | Path, files: Sequence[str | Path]) -> dict[
     directories = classical_model_dirs(run_dir)
     meta = json.loads((directories[0] / "model.json").read_text(encoding="utf-8"))
     classes = meta["classes"]
-    matrix, kept, failures = clip_vectors(files, meta["features"])
+    matrix, kept, failures = clip_vectors(files, meta["features"], modalities=meta.get("modalities", ["audio"]))
     total = np.zeros((len(kept), len(classes)))
     for directory in directories:
         head = load_classical_head(directory / "head")

@@ -8,6 +8,7 @@ resume, sweeps, DDP and the summary convention mean the same for every task.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -128,12 +129,14 @@ def run(recipe: dict[str, Any], root: str | Path | None = None, out_dir: str | P
         raise ConfigError("no data root: pass --root DIR or set 'root' in the recipe")
     resolved["root"] = str(data_root)
     out_dir = Path(out_dir or os.environ.get(RUN_DIR_VARIABLE) or default_run_dir(resolved))
+    started_s = time.perf_counter()
     index = plugin.load_index(resolved, Path(data_root))  # before the run folder: a bad root creates nothing
+    timings: dict[str, Any] = {"load_index_s": time.perf_counter() - started_s}
     out_dir = prepare_run_dir(out_dir, resolved, resume)
     previous = os.environ.get(RUN_DIR_VARIABLE)
     os.environ[RUN_DIR_VARIABLE] = str(out_dir.resolve())
     try:
-        return _run_trials(resolved, plugin, index, out_dir, resume, progress, allow_leaks)
+        return _run_trials(resolved, plugin, index, out_dir, resume, progress, allow_leaks, timings)
     finally:
         if previous is None:
             os.environ.pop(RUN_DIR_VARIABLE, None)
@@ -142,11 +145,18 @@ def run(recipe: dict[str, Any], root: str | Path | None = None, out_dir: str | P
 
 
 def _run_trials(recipe: dict[str, Any], plugin: Any, index: Any, out_dir: Path, resume: bool, progress: bool,
-                allow_leaks: str | None) -> Path:
+                allow_leaks: str | None, timings: dict[str, Any]) -> Path:
+    """Splits, audit, every trial, the baseline and the summary; wall times of each stage go to `timings.json`."""
+    started_s = time.perf_counter()
     splits = _load_or_make_splits(recipe, index, out_dir, resume)
     cache_dir = Path(recipe["cache_dir"]) if recipe.get("cache_dir") else out_dir / "cache"
+    timings["splits_s"] = time.perf_counter() - started_s
+    started_s = time.perf_counter()
     if is_rank_zero():
         _audit(index, splits, cache_dir, out_dir, allow_leaks, progress, recipe["audit"])
+    timings["audit_s"] = time.perf_counter() - started_s
+    timings["items"] = len(index.items)
+    timings["trials"] = {}
     split = recipe["split"]
     folds = splits.folds[: split["max_folds"]] if split.get("max_folds") else splits.folds
     _note_missing_classes(folds, splits.labels)
@@ -156,7 +166,7 @@ def _run_trials(recipe: dict[str, Any], plugin: Any, index: Any, out_dir: Path, 
     for trial_name, trial_values, trial_recipe in expand_sweep(recipe):
         trial_dir = out_dir / trial_name if trial_name else out_dir
         summary = _run_trial(plugin, trial_recipe, index, folds, cache_dir, trial_dir, out_dir, failures, trial_name or "run",
-                             resume, progress)
+                             resume, progress, timings["trials"].setdefault(trial_name or "run", {}))
         if summary is not None:
             trial_summaries.append((trial_name, {**summary, "sweep_values": trial_values}))
     if not is_rank_zero():
@@ -173,10 +183,13 @@ def _run_trials(recipe: dict[str, Any], plugin: Any, index: Any, out_dir: Path, 
 
         _say(f"baseline beside the model: {describe_baseline(baseline)} on the same folds")
         baseline_summary = _run_trial(get_task("classical"), baseline, index, folds, cache_dir, out_dir / "baseline", out_dir,
-                                      failures, "baseline", resume, progress)
+                                      failures, "baseline", resume, progress, timings.setdefault("baseline", {}))
         final["baseline"] = {"description": describe_baseline(baseline), "folder": "baseline",
                              "metrics": baseline_summary["metrics"], "per_fold": baseline_summary["per_fold"]}
     write_json_atomic(out_dir / "summary.json", final)
+    write_json_atomic(out_dir / "timings.json", {
+        **timings, "note": "wall seconds of each stage of this process (resumed folds are not re-timed); features_s "
+                           "includes decoding and any cache reuse check, fit_s every fold x seed of the trial"})
     return out_dir
 
 
@@ -209,10 +222,15 @@ def describe_baseline(baseline: dict[str, Any]) -> str:
 
 
 def _run_trial(plugin: Any, trial_recipe: dict[str, Any], index: Any, folds: list[Any], cache_dir: Path, trial_dir: Path,
-               out_dir: Path, failures: dict[str, Any], failure_key: str, resume: bool, progress: bool) -> dict[str, Any] | None:
-    """Features of one trial, then every fold x seed (skipping finished ones); its summary (None on other DDP ranks)."""
+               out_dir: Path, failures: dict[str, Any], failure_key: str, resume: bool, progress: bool,
+               timings: dict[str, Any]) -> dict[str, Any] | None:
+    """Features of one trial, then every fold x seed (skipping finished ones); its summary (None on other DDP ranks).
+    `timings` receives the trial's `features_s` and `fit_s` (wall seconds)."""
     dataset_problems = failures["dataset_problems"]
+    started_s = time.perf_counter()
     prepared = plugin.prepare(trial_recipe, index, folds, cache_dir, progress)
+    timings["features_s"] = time.perf_counter() - started_s
+    timings["fit_s"] = 0.0
     failures["trials"][failure_key] = prepared.problems
     if is_rank_zero():
         everything = dataset_problems + prepared.problems
@@ -234,7 +252,9 @@ def _run_trial(plugin: Any, trial_recipe: dict[str, Any], index: Any, folds: lis
             else:
                 _say(f"{label}: training on {len(partitions['train'])} items, selecting on "
                      f"{len(partitions['val'])}, testing on {len(partitions['test'])}")
+                started_s = time.perf_counter()
                 record = plugin.run(trial_recipe, prepared, fold.name, partitions, int(seed), seed_dir, resume, progress)
+                timings["fit_s"] += time.perf_counter() - started_s
                 if record is None:  # a DDP rank other than 0
                     continue
                 _say(_record_line(label, record))
@@ -247,6 +267,8 @@ def _run_trial(plugin: Any, trial_recipe: dict[str, Any], index: Any, folds: lis
         "feature_failures": len(prepared.problems), "dataset_problems": len(dataset_problems),
         **prepared.extras, **summarize_records(records, plugin.headline_metrics(trial_recipe)),
     }
+    if hasattr(plugin, "summary_extras"):  # e.g. the classical task's modality ablation and regression heads
+        summary.update(plugin.summary_extras(trial_recipe, records))
     if trial_dir != out_dir:
         write_json_atomic(trial_dir / "summary.json", summary)
     return summary
