@@ -68,7 +68,6 @@ def check_feature_section(section: dict[str, Any] | None) -> None:
     group_normalisation(section)
     kind_settings(section)
     check_inputs(section)
-    check_inputs(section)
 
 
 def audio_sections(section: dict[str, Any] | None) -> list[dict[str, Any]]:
