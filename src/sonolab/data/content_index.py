@@ -340,6 +340,19 @@ def _reverberate(decibels: np.ndarray, rt60_s: float, wet: float, frame_s: float
     return (10.0 * np.log10(power + wet * tail)).astype(np.float32)
 
 
+def _reverb_retry(a: Prepared, b: Prepared, lag: int, pitch: int, score: float, min_frames: int,
+                  settings: FingerprintSettings, search: SearchSettings) -> float:
+    """A near-miss scored again with either side passed through a model room (decay times `search.reverb_rt60_s`,
+    three wet levels): a reverberant copy is closer to a reverberated original than to the dry one."""
+    for rt60_s in search.reverb_rt60_s:
+        for wet in (0.5, 1.0, 2.0):
+            wet_a = prepare(_reverberate(a.decibels, rt60_s, wet, settings.frame_s), search)
+            wet_b = prepare(_reverberate(b.decibels, rt60_s, wet, settings.frame_s), search)
+            for x, y in ((wet_a, b), (a, wet_b)):
+                score = max(score, correlation(x, y, lag, pitch, min_frames, search.min_coverage)[0])
+    return score
+
+
 def _confirm_short(first: Fingerprint, second: Fingerprint, candidate: Candidate, settings: FingerprintSettings,
             search: SearchSettings, decibels: tuple[np.ndarray, np.ndarray] | None = None,
             prepared_second: Prepared | None = None) -> Match:
@@ -401,13 +414,7 @@ def _confirm_short(first: Fingerprint, second: Fingerprint, candidate: Candidate
                 best = (score, r, l, p, overlap)
     score, ratio, lag, pitch, overlap = best
     if search.threshold - search.give_up_margin <= score < search.threshold and search.reverb_rt60_s:
-        a = stretched(ratio)
-        for rt60_s in search.reverb_rt60_s:
-            for wet in (0.5, 1.0, 2.0):
-                wet_a = prepare(_reverberate(a.decibels, rt60_s, wet, settings.frame_s), search)
-                wet_b = prepare(_reverberate(b.decibels, rt60_s, wet, settings.frame_s), search)
-                for x, y in ((wet_a, b), (a, wet_b)):
-                    score = max(score, correlation(x, y, lag, pitch, min_frames, search.min_coverage)[0])
+        score = _reverb_retry(stretched(ratio), b, lag, pitch, score, min_frames, settings, search)
     return Match(first.item_id, second.item_id, score, lag * settings.frame_s, pitch * 12.0 / settings.bins_per_octave,
                  ratio, overlap * settings.frame_s, candidate.votes)
 
@@ -518,13 +525,7 @@ def confirm(first: Fingerprint, second: Fingerprint, candidate: Candidate, setti
     exact = centre - ratio * middle
     lag = int(np.floor(exact))
     if search.threshold - search.give_up_margin <= score < search.threshold and search.reverb_rt60_s and (ratio, round(exact - lag, 2)) in cache:
-        a = cache[(ratio, round(exact - lag, 2))]
-        for rt60_s in search.reverb_rt60_s:
-            for wet in (0.5, 1.0, 2.0):
-                wet_a = prepare(_reverberate(a.decibels, rt60_s, wet, settings.frame_s), search)
-                wet_b = prepare(_reverberate(b.decibels, rt60_s, wet, settings.frame_s), search)
-                for x, y in ((wet_a, b), (a, wet_b)):
-                    score = max(score, correlation(x, y, lag, pitch, min_frames, search.min_coverage)[0])
+        score = _reverb_retry(cache[(ratio, round(exact - lag, 2))], b, lag, pitch, score, min_frames, settings, search)
     return Match(first.item_id, second.item_id, score, exact * settings.frame_s, pitch * 12.0 / settings.bins_per_octave,
                  ratio, overlap * settings.frame_s, candidate.votes)
 

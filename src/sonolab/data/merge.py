@@ -25,7 +25,7 @@ from pathlib import Path
 from sonolab.data.items import DatasetIndex, Item, Problem
 from sonolab.data.merge_parts import QUADRANTS, MergePart, audio_problem, choose_merge_part, read_rows, song_group
 from sonolab.data.paths import resolve_inside
-from sonolab.errors import DatasetError
+from sonolab.errors import DatasetError, SonolabError
 
 TVT_PARTITIONS: tuple[str, ...] = ("train", "validate", "test")
 DEFAULT_TVT_SCHEME = "tvt_70_15_15"
@@ -55,6 +55,22 @@ def read_lyrics(path: str | Path) -> str:
     if not text.strip():
         raise DatasetError(f"{path}: lyrics file is empty (add the lyrics or remove the song)")
     return text
+
+
+def read_lyrics_of(items: list[Item]) -> tuple[dict[str, str], list[Problem]]:
+    """Lyrics text per item id; unreadable lyrics come back as Problems."""
+    texts: dict[str, str] = {}
+    problems: list[Problem] = []
+    for item in items:
+        path = item.metadata.get("lyrics_path")
+        try:
+            if not path:
+                raise DatasetError(f"{item.path}: no lyrics file for this song in the dataset")
+            texts[item.item_id] = read_lyrics(path)
+        except SonolabError as error:
+            problems.append(Problem(str(path or item.path), str(error), item.item_id))
+    return texts, problems
+
 
 
 def _parse_float(value: str) -> float | None:

@@ -100,20 +100,11 @@ def _audio_block(items: list[Any], sections: list[dict[str, Any]], cache_dir: Pa
 
 def _lyrics_block(items: list[Any], settings: Any, cache_dir: Path) -> tuple[dict[str, np.ndarray], list[dict[str, str]], dict[str, Any]]:
     """The lyrics embedding of every item whose lyric file reads (the others listed with their reason)."""
-    from sonolab.data.merge import read_lyrics
-    from sonolab.errors import SonolabError
+    from sonolab.data.merge import read_lyrics_of
     from sonolab.features.lyrics import lyrics_embeddings
 
-    texts: dict[str, str] = {}
-    problems: list[dict[str, str]] = []
-    for item in items:
-        path = item.metadata.get("lyrics_path")
-        try:
-            if not path:
-                raise DatasetError(f"{item.path}: no lyrics file for this song in the dataset")
-            texts[item.item_id] = read_lyrics(path)
-        except SonolabError as error:
-            problems.append({"path": str(path or item.path), "reason": f"lyrics: {error}", "item_id": item.item_id})
+    texts, unread = read_lyrics_of(items)
+    problems = [{"path": problem.path, "reason": f"lyrics: {problem.reason}", "item_id": problem.item_id} for problem in unread]
     embedded = lyrics_embeddings(texts, settings, cache_dir / "lyrics")
     return embedded.vectors, problems, {"lyrics_cache": str(embedded.path), "lyrics_cache_reused": embedded.reused,
                                         "truncated_lyrics": embedded.truncated}

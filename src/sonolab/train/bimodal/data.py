@@ -20,8 +20,6 @@ from torch.utils.data import DataLoader, Dataset
 from sonolab.audio.features import FeatureSettings, compute_dataset_max_reference, log_mel_re_unity
 from sonolab.audio.io import load_audio
 from sonolab.data.items import Item, Problem
-from sonolab.data.merge import read_lyrics
-from sonolab.errors import SonolabError
 
 from sonolab.models.bimodal import QUADRANT_CLASSES, TARGET_NAMES
 
@@ -30,21 +28,6 @@ def song_log_mel_re_unity(path: str | Path, settings: FeatureSettings) -> np.nda
     """dB-re-unity log-mel `(n_mels, frames)` of one audio file at the settings' sample rate (mono)."""
     audio, sample_rate_hz = load_audio(path, target_sample_rate_hz=settings.sample_rate_hz, mono=True)
     return log_mel_re_unity(audio[0], sample_rate_hz, settings)
-
-
-def read_lyrics_of(items: Sequence[Item]) -> tuple[dict[str, str], list[Problem]]:
-    """Lyrics text per item id; unreadable lyrics come back as Problems."""
-    texts: dict[str, str] = {}
-    problems: list[Problem] = []
-    for item in items:
-        path = item.metadata.get("lyrics_path")
-        try:
-            if not path:
-                raise SonolabError(f"{item.path}: no lyrics_path in the item's metadata")
-            texts[item.item_id] = read_lyrics(path)
-        except SonolabError as error:
-            problems.append(Problem(str(path or item.path), str(error), item.item_id))
-    return texts, problems
 
 
 def freeze_reference(settings: FeatureSettings, training_matrices: Sequence[np.ndarray]) -> FeatureSettings:

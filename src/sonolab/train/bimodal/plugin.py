@@ -73,7 +73,7 @@ class BimodalTask:
     def prepare(self, recipe: dict[str, Any], index: Any, folds: list[Any], cache_dir: Path, progress: bool) -> BimodalData:
         from sonolab.data.cache import FeatureCache, build_feature_cache
         from sonolab.models.text import TextSettings, cached_tokenize, load_tokenizer, resolve_text_model_dir
-        from sonolab.train.bimodal.data import read_lyrics_of
+        from sonolab.data.merge import read_lyrics_of
         from sonolab.train.classification import failure_dict, trial_cache_dir
         from sonolab.train.distributed import barrier
         from sonolab.train.runs import is_rank_zero
