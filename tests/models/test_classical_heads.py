@@ -97,3 +97,67 @@ def test_bad_inputs_are_refused():
         fit_classical_head(x, y, np.zeros(len(y)), "linear_svm")
     with pytest.raises(ConfigError, match="'gama'"):
         ClassicalHeadSettings.from_dict({"gama": 1})
+
+
+def _wide_dataset(seed: int, n_classes: int = 3, n_groups: int = 4, per_cell: int = 3, dim: int = 120):
+    """More features than rows (as ComParE's 6,373 on EmoDB's ~480 rows): few informative, many noise columns."""
+    x, y, g = _dataset(seed, n_classes=n_classes, n_groups=n_groups, per_cell=per_cell, dim=6)
+    noise = np.random.default_rng(seed + 100).normal(size=(len(x), dim - 6))
+    return np.hstack([x, noise]), y, g
+
+
+@pytest.mark.parametrize("head", ["logistic_regression", "linear_svm", "rbf_svm"])
+def test_inner_cv_scores_equal_scikit_learns_grid_search(head):
+    """The hand-rolled inner loop (preprocessing once per split, the RBF kernel precomputed) scores every grid point
+    exactly as GridSearchCV on the plain pipeline does, and picks the same point."""
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC, LinearSVC
+    from sklearn.linear_model import LogisticRegression
+
+    x, y, g = _wide_dataset(6, dim=40)
+    settings = ClassicalHeadSettings(c_grid=(0.01, 0.1, 1.0), gamma_scale_grid=(0.3, 3.0), row_space=False, max_iter=5000)
+    fitted = fit_classical_head(x, y, g, head, settings)
+    model = {"logistic_regression": LogisticRegression(class_weight="balanced", max_iter=5000),
+             "linear_svm": LinearSVC(class_weight="balanced", max_iter=5000, random_state=0, dual="auto"),
+             "rbf_svm": SVC(kernel="rbf", class_weight="balanced")}[head]
+    grid = [{f"model__{k}": [v] for k, v in entry["params"].items()} for entry in fitted.inner_cv_scores]
+    search = GridSearchCV(Pipeline([("scaler", StandardScaler()), ("model", model)]), grid, scoring="balanced_accuracy",
+                          cv=inner_splits(g)).fit(x, y)
+    np.testing.assert_allclose([e["mean"] for e in fitted.inner_cv_scores], search.cv_results_["mean_test_score"], atol=1e-12)
+    assert fitted.chosen == {k.removeprefix("model__"): v for k, v in search.best_params_.items()}
+    assert len({e["mean"] for e in fitted.inner_cv_scores}) > 1  # the grid points differ, so the comparison can fail
+
+
+@pytest.mark.parametrize("head", ["logistic_regression", "linear_svm"])
+def test_row_space_rotation_leaves_the_linear_model_unchanged(head, tmp_path):
+    """With more features than rows the linear heads are fitted on the rows' span: same choice, same inner-CV
+    scores and the same decisions on new rows (to solver tolerance) as fitting on all features."""
+    x, y, g = _wide_dataset(7)
+    x_new = _wide_dataset(8)[0]
+    settings = ClassicalHeadSettings(c_grid=(0.001, 0.1, 10.0), max_iter=20000)
+    rotated = fit_classical_head(x, y, g, head, settings)
+    plain = fit_classical_head(x, y, g, head, ClassicalHeadSettings(c_grid=(0.001, 0.1, 10.0), max_iter=20000, row_space=False))
+    assert "row_space" in rotated.sklearn_pipeline.named_steps and "row_space" not in plain.sklearn_pipeline.named_steps
+    assert rotated.chosen == plain.chosen
+    np.testing.assert_allclose([e["mean"] for e in rotated.inner_cv_scores], [e["mean"] for e in plain.inner_cv_scores], atol=1e-9)
+    scale = np.abs(plain.decision_function(x_new)).max()
+    np.testing.assert_allclose(rotated.decision_function(x_new), plain.decision_function(x_new), atol=1e-3 * scale)
+    np.testing.assert_array_equal(rotated.predict(x_new), plain.predict(x_new))
+    # the saved head holds weights over the original (standardised) features and predicts like the fitted pipeline
+    assert rotated.arrays["coef"].shape[1] == x.shape[1]
+    np.testing.assert_allclose(load_classical_head(rotated.save(tmp_path / "h")).decision_function(x_new),
+                               rotated.sklearn_pipeline.decision_function(x_new), rtol=1e-7, atol=1e-8)
+
+
+def test_parallel_inner_folds_equal_in_process_ones(monkeypatch):
+    import sonolab.models.classical as classical
+
+    x, y, g = _wide_dataset(9, dim=30)
+    settings = ClassicalHeadSettings(c_grid=(0.01, 1.0), gamma_scale_grid=(0.5, 2.0))
+    monkeypatch.setattr(classical, "PARALLEL_MIN_WORK", 0)  # force the worker processes on this small problem
+    parallel = fit_classical_head(x, y, g, "rbf_svm", settings)
+    serial = fit_classical_head(x, y, g, "rbf_svm", ClassicalHeadSettings(c_grid=(0.01, 1.0), gamma_scale_grid=(0.5, 2.0), inner_jobs=1))
+    assert parallel.inner_cv_scores == serial.inner_cv_scores and parallel.chosen == serial.chosen
+    assert parallel.temperature == serial.temperature

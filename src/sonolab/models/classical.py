@@ -37,6 +37,7 @@ DEFAULT_C_GRIDS = {
     "linear_svm": (0.0001, 0.001, 0.01, 0.1, 1.0),
     "rbf_svm": (0.1, 1.0, 10.0, 100.0),
 }
+PARALLEL_MIN_WORK = 20_000_000  # feature values x grid points x inner splits below which the inner CV runs in-process
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "head.safetensors"
 CONFIG_FILE = "head.json"
@@ -54,6 +55,8 @@ class ClassicalHeadSettings:
     max_iter: int = 1000  # solver iterations; weakly regularised fits may stop here (a warning, filtered)
     seed: int = 0
     blas_threads: int | None = 1  # BLAS threads during the fit; None leaves the process setting
+    inner_jobs: int = 2  # inner CV splits fitted in parallel (processes); 1 fits them in this process
+    row_space: bool = True  # linear heads: fit on the training rows' span when features outnumber rows (same model, faster)
 
     def __post_init__(self) -> None:
         if self.scoring not in SCORINGS:
@@ -62,6 +65,8 @@ class ClassicalHeadSettings:
             raise ConfigError("classical head c_grid must be a non-empty list of positive values")
         if not self.gamma_scale_grid or min(self.gamma_scale_grid) <= 0:
             raise ConfigError("classical head gamma_scale_grid must be a non-empty list of positive values")
+        if self.inner_jobs < 1:
+            raise ConfigError(f"classical head inner_jobs must be at least 1, got {self.inner_jobs}")
         if self.inner_folds is not None and self.inner_folds < 2:
             raise ConfigError(f"classical head inner_folds must be at least 2 (or null), got {self.inner_folds}")
         if self.class_weight not in (None, "balanced"):
@@ -95,21 +100,40 @@ def inner_splits(groups: np.ndarray, inner_folds: int | None = None) -> list[tup
     return [(train, validation) for train, validation in splitter.split(dummy, dummy, groups)]
 
 
-def _estimator(head: str, settings: ClassicalHeadSettings) -> Any:
+def _model(head: str, settings: ClassicalHeadSettings, dual: bool | str = "auto") -> Any:
     from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC, LinearSVC
 
     if head == "logistic_regression":
-        model: Any = LogisticRegression(class_weight=settings.class_weight, max_iter=settings.max_iter)
-    elif head == "linear_svm":
-        model = LinearSVC(class_weight=settings.class_weight, max_iter=settings.max_iter, random_state=settings.seed, dual="auto")
-    elif head == "rbf_svm":
-        model = SVC(kernel="rbf", class_weight=settings.class_weight, max_iter=-1, decision_function_shape="ovr")
-    else:
-        raise ConfigError(f"unknown classical head {head!r} (fix: use one of {', '.join(HEADS)})")
-    return Pipeline([("scaler", StandardScaler()), ("model", model)])
+        return LogisticRegression(class_weight=settings.class_weight, max_iter=settings.max_iter)
+    if head == "linear_svm":
+        return LinearSVC(class_weight=settings.class_weight, max_iter=settings.max_iter, random_state=settings.seed, dual=dual)
+    if head == "rbf_svm":
+        return SVC(kernel="rbf", class_weight=settings.class_weight, max_iter=-1, decision_function_shape="ovr")
+    raise ConfigError(f"unknown classical head {head!r} (fix: use one of {', '.join(HEADS)})")
+
+
+def _preprocessing(head: str, settings: ClassicalHeadSettings, n_rows: int, n_features: int) -> Any:
+    """StandardScaler, then, for the linear heads when features outnumber rows, a rotation onto the training rows'
+    span (PCA keeping every component: the scaled rows are centred, so it is a pure rotation). An L2-regularised
+    linear model's weights lie in that span (its loss sees the weights only through X w), so the fitted model and
+    its predictions are the same, while the solvers work on n_rows instead of n_features columns: ComParE's 6,373
+    features on EmoDB's ~480 training rows become 480. Not for the RBF SVM (a test row's distance to the training
+    rows also depends on its part outside their span)."""
+    from sklearn.decomposition import PCA
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    steps: list[tuple[str, Any]] = [("scaler", StandardScaler())]
+    if settings.row_space and head != "rbf_svm" and n_features > n_rows:
+        steps.append(("row_space", PCA(n_components=None, svd_solver="full")))
+    return Pipeline(steps)
+
+
+def _dual(n_rows: int, n_features: int) -> bool:
+    """liblinear's dual solver where features outnumber rows (scikit-learn's advice), judged on the features
+    BEFORE the row-space rotation (which leaves as many columns as rows and would flip `dual="auto"`)."""
+    return n_features > n_rows
 
 
 def _grid(head: str, settings: ClassicalHeadSettings, n_features: int) -> list[dict[str, float]]:
@@ -145,25 +169,64 @@ def _fit_temperature(scores: np.ndarray, label_index: np.ndarray) -> float:
     return float(np.exp(result.x))
 
 
-def _out_of_fold_scores(pipeline: Any, features: np.ndarray, labels: np.ndarray, classes: np.ndarray,
-                        splits: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-    """Decision scores of each row from a model fitted without its group (a class absent from an
-    inner training fold gets the row's lowest score minus one)."""
-    from sklearn.base import clone
+def _fold_class_scores(model: Any, features: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """(n, len(classes)) decision scores of a model fitted on a subset of the classes (a class absent from its
+    training rows gets the row's lowest score minus one)."""
+    fold_classes = model.classes_
+    fold_scores = _as_class_scores(model.decision_function(features))
+    if len(fold_classes) == 1:
+        fold_scores = np.zeros((len(features), 1))
+    columns = np.searchsorted(classes, fold_classes)
+    block = np.full((len(features), len(classes)), np.nan)
+    block[:, columns] = fold_scores
+    low = np.nanmin(block, axis=1, keepdims=True) - 1.0
+    return np.where(np.isnan(block), low, block)
 
-    scores = np.full((len(labels), len(classes)), np.nan)
-    for train, validation in splits:
-        model = clone(pipeline).fit(features[train], labels[train])
-        fold_classes = model.classes_
-        fold_scores = _as_class_scores(model.decision_function(features[validation]))
-        if len(fold_classes) == 1:
-            fold_scores = np.zeros((len(validation), 1))
-        columns = np.searchsorted(classes, fold_classes)
-        block = np.full((len(validation), len(classes)), np.nan)
-        block[:, columns] = fold_scores
-        low = np.nanmin(block, axis=1, keepdims=True) - 1.0
-        scores[validation] = np.where(np.isnan(block), low, block)
-    return scores
+
+def _inner_fold(features: np.ndarray, labels: np.ndarray, classes: np.ndarray, train: np.ndarray, validation: np.ndarray,
+                head: str, settings: ClassicalHeadSettings, grid: list[dict[str, float]],
+                blas_threads: int | None) -> tuple[list[float], list[np.ndarray]]:
+    """One inner split: preprocessing fitted once on its training rows, then every grid point; returns each
+    point's validation score and validation decision scores (the latter calibrate the SVMs' temperature)."""
+    from sklearn.base import clone
+    from sklearn.metrics import get_scorer
+
+    scorer = get_scorer(SCORINGS[settings.scoring])
+    with _quiet_fits(), _blas_threads(blas_threads):
+        preprocessing = _preprocessing(head, settings, len(train), features.shape[1]).fit(features[train])
+        fit_x, validation_x = preprocessing.transform(features[train]), preprocessing.transform(features[validation])
+        scores, decisions = [], []
+        dual = _dual(len(train), features.shape[1])
+        if head == "rbf_svm":
+            # The RBF kernel computed once per split (BLAS) and handed to libsvm precomputed: the same kernel and
+            # solver for every (C, gamma), without libsvm recomputing n_rows^2 long dot products per fit.
+            from sklearn.metrics.pairwise import euclidean_distances
+
+            fit_squared = euclidean_distances(fit_x, squared=True)
+            validation_squared = euclidean_distances(validation_x, fit_x, squared=True)
+        for point in grid:
+            if head == "rbf_svm":
+                model = clone(_model(head, settings)).set_params(kernel="precomputed", C=point["C"])
+                model.fit(np.exp(-point["gamma"] * fit_squared), labels[train])
+                validation_input = np.exp(-point["gamma"] * validation_squared)
+            else:
+                model = clone(_model(head, settings, dual)).set_params(**point).fit(fit_x, labels[train])
+                validation_input = validation_x
+            scores.append(float(scorer(model, validation_input, labels[validation])))
+            decisions.append(_fold_class_scores(model, validation_input, classes))
+    return scores, decisions
+
+
+@contextlib.contextmanager
+def _quiet_fits() -> Iterator[None]:
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        # A validation group without some class is normal in leave-one-group-out; liblinear may stop at max_iter.
+        warnings.filterwarnings("ignore", message=".*y_pred contains classes not in y_true.*")
+        warnings.filterwarnings("ignore", message=".*number of members in any class.*")
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
 
 
 @dataclass
@@ -267,8 +330,13 @@ def _arrays_of(head: str, pipeline: Any) -> dict[str, np.ndarray]:
             "support_vectors": model.support_vectors_.astype(np.float64), "dual_coef": model.dual_coef_.astype(np.float64),
             "intercept": model.intercept_.astype(np.float64), "n_support": model.n_support_.astype(np.int64),
         })
-    else:
-        arrays.update({"coef": np.atleast_2d(model.coef_).astype(np.float64), "intercept": np.atleast_1d(model.intercept_).astype(np.float64)})
+        return arrays
+    coef, intercept = np.atleast_2d(model.coef_).astype(np.float64), np.atleast_1d(model.intercept_).astype(np.float64)
+    if "row_space" in pipeline.named_steps:  # back to the standardised features: w . ((x - m) V) + b = (w V^T) . x + b - w V^T m
+        rotation = pipeline.named_steps["row_space"]
+        coef = coef @ rotation.components_
+        intercept = intercept - coef @ rotation.mean_
+    arrays.update({"coef": coef, "intercept": intercept})
     return arrays
 
 
@@ -292,9 +360,6 @@ def fit_classical_head(features: np.ndarray, labels: np.ndarray, groups: np.ndar
     Hyperparameters are chosen by the inner CV over these rows' groups only, then the head is
     refitted on all of them. Pass no test row: the test fold must not influence any choice.
     """
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.model_selection import GridSearchCV
-
     settings = settings or ClassicalHeadSettings()
     if head not in HEADS:
         raise ConfigError(f"unknown classical head {head!r} (fix: use one of {', '.join(HEADS)})")
@@ -309,28 +374,32 @@ def fit_classical_head(features: np.ndarray, labels: np.ndarray, groups: np.ndar
         raise DatasetError(f"a classical head needs at least 2 classes in the training rows, got {len(classes)}")
     splits = inner_splits(groups, settings.inner_folds)
     grid = _grid(head, settings, features.shape[1])
-    search = GridSearchCV(
-        _estimator(head, settings), [{f"model__{k}": [v] for k, v in point.items()} for point in grid],
-        scoring=SCORINGS[settings.scoring], cv=splits, refit=True, n_jobs=1, error_score="raise",
-    )
-    with warnings.catch_warnings(), _blas_threads(settings.blas_threads):
-        # A validation group without some class is normal in leave-one-group-out; liblinear may stop at max_iter.
-        warnings.filterwarnings("ignore", message=".*y_pred contains classes not in y_true.*")
-        warnings.filterwarnings("ignore", message=".*number of members in any class.*")
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        search.fit(features, labels)
-        pipeline = search.best_estimator_
-        temperature = None
-        if head != "logistic_regression":
-            scores = _out_of_fold_scores(pipeline, features, labels, classes, splits)
-            temperature = _fit_temperature(scores, np.searchsorted(classes, labels))
-    chosen = {key.removeprefix("model__"): float(value) for key, value in search.best_params_.items()}
-    results = search.cv_results_
-    inner_scores = [
-        {"params": {k.removeprefix("model__"): float(v) for k, v in params.items()},
-         "mean": float(results["mean_test_score"][i]), "std": float(results["std_test_score"][i])}
-        for i, params in enumerate(results["params"])
-    ]
+    from joblib import Parallel, delayed
+
+    # Each inner split in its own worker (loky processes, one BLAS thread each; the rows are memory-mapped to them),
+    # unless the whole search is small enough that starting the workers (~1 s) would cost more than it saves.
+    small = features.size * len(grid) * len(splits) < PARALLEL_MIN_WORK
+    jobs = 1 if small else max(1, min(settings.inner_jobs, len(splits)))
+    per_split = Parallel(n_jobs=jobs)(
+        delayed(_inner_fold)(features, labels, classes, train, validation, head, settings, grid, settings.blas_threads)
+        for train, validation in splits)
+    split_scores = np.asarray([scores for scores, _ in per_split])  # (n_splits, n_points)
+    means, stds = split_scores.mean(axis=0), split_scores.std(axis=0)
+    best = int(np.argmax(means))  # the first of equal means, as GridSearchCV's rank
+    with _quiet_fits(), _blas_threads(settings.blas_threads):
+        pipeline = _preprocessing(head, settings, len(features), features.shape[1])
+        dual = _dual(len(features), features.shape[1])
+        pipeline.steps.append(("model", _model(head, settings, dual).set_params(**grid[best])))
+        pipeline.fit(features, labels)
+    temperature = None
+    if head != "logistic_regression":
+        # out-of-fold scores of the chosen point, from the inner fits above (each row scored without its group)
+        out_of_fold = np.full((len(labels), len(classes)), np.nan)
+        for (_, validation), (_, decisions) in zip(splits, per_split):
+            out_of_fold[validation] = decisions[best]
+        temperature = _fit_temperature(out_of_fold, np.searchsorted(classes, labels))
+    chosen = {key: float(value) for key, value in grid[best].items()}
+    inner_scores = [{"params": dict(point), "mean": float(means[i]), "std": float(stds[i])} for i, point in enumerate(grid)]
     return ClassicalHead(
         head=head, classes=classes, arrays=_arrays_of(head, pipeline), chosen=chosen, inner_cv_scores=inner_scores,
         scoring=settings.scoring, settings=settings, temperature=temperature, n_training_rows=len(labels),
