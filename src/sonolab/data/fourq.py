@@ -18,7 +18,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from sonolab.data.items import DatasetIndex, Item, Problem
-from sonolab.data.merge_parts import QUADRANTS, audio_problem, read_rows, require_targets, song_group, targets_available
+from sonolab.data.merge_parts import (QUADRANTS, audio_problem, read_rows, require_targets, song_group, song_row_problem,
+                                      targets_available)
 from sonolab.data.paths import resolve_inside
 from sonolab.errors import DatasetError
 
@@ -65,12 +66,9 @@ def load_fourq(root: str | Path) -> DatasetIndex:
         if not song:
             problems.append(Problem(where, f"bad metadata row (line {row['_line']}): no Song"))
             continue
-        if song in seen:
-            problems.append(Problem(where, "duplicate song in the annotations; the first row is used", song))
-            continue
-        seen.add(song)
-        if quadrant not in QUADRANTS:
-            problems.append(Problem(where, f"bad metadata row (line {row['_line']}): quadrant {row['Quadrant']!r} is not one of {', '.join(QUADRANTS)}", song))
+        problem = song_row_problem(row, song, seen, where, "annotations")
+        if problem is not None:
+            problems.append(problem)
             continue
         try:
             path, reason = _find_clip(root, song, quadrant, where)

@@ -23,7 +23,8 @@ import math
 from pathlib import Path
 
 from sonolab.data.items import DatasetIndex, Item, Problem
-from sonolab.data.merge_parts import QUADRANTS, MergePart, audio_problem, choose_merge_part, read_rows, song_group
+from sonolab.data.merge_parts import (QUADRANTS, MergePart, audio_problem, choose_merge_part, read_rows, song_group,
+                                      song_row_problem)
 from sonolab.data.paths import resolve_inside
 from sonolab.errors import DatasetError, SonolabError
 
@@ -160,12 +161,9 @@ def load_merge(
         if not all(key):
             problems.append(Problem(where, f"bad metadata row (line {row['_line']}): no {' or '.join(id_columns)}", song_id or None))
             continue
-        if song_id in seen:
-            problems.append(Problem(where, "duplicate song in the metadata; the first row is used", song_id))
-            continue
-        seen.add(song_id)
-        if quadrant not in QUADRANTS:
-            problems.append(Problem(where, f"bad metadata row (line {row['_line']}): quadrant {row['Quadrant']!r} is not one of {', '.join(QUADRANTS)}", song_id))
+        problem = song_row_problem(row, song_id, seen, where, "metadata")
+        if problem is not None:
+            problems.append(problem)
             continue
         if key not in av_by_key:
             problems.append(Problem(str(av_path), "no arousal/valence row for this song", song_id))

@@ -146,6 +146,18 @@ def read_rows(path: Path, required: tuple[str, ...], problems: list[Problem]) ->
     return rows
 
 
+def song_row_problem(row: dict[str, str], song_id: str, seen: set[str], where: str, table: str) -> Problem | None:
+    """Why a song's metadata row cannot be used (a repeated song, a quadrant outside Q1-Q4), else None; the song is
+    added to `seen` when it is new. The first row of a song wins; later ones are listed, never silently dropped."""
+    if song_id in seen:
+        return Problem(where, f"duplicate song in the {table}; the first row is used", song_id)
+    seen.add(song_id)
+    if row["Quadrant"].upper() not in QUADRANTS:
+        return Problem(where, f"bad metadata row (line {row['_line']}): quadrant {row['Quadrant']!r} is not one of "
+                              f"{', '.join(QUADRANTS)}", song_id)
+    return None
+
+
 def audio_problem(path: Path) -> str | None:
     """None when the audio file's header decodes and holds samples, else the reason (missing, unreadable)."""
     if not path.is_file():
