@@ -30,17 +30,25 @@ def _fmt_chunk_offset(handle) -> int | None:
         position += 8 + size + (size & 1)
 
 
+def _mask_position(handle) -> int | None:
+    """The byte position of `dwChannelMask` in an open WAVE_FORMAT_EXTENSIBLE file, or None for any other file."""
+    offset = _fmt_chunk_offset(handle)
+    if offset is None:
+        return None
+    handle.seek(offset)
+    if struct.unpack("<H", handle.read(2))[0] != EXTENSIBLE_TAG:
+        return None
+    return offset + MASK_OFFSET
+
+
 def read_channel_mask(path: str | Path) -> int | None:
     """The `dwChannelMask` of a WAVE_FORMAT_EXTENSIBLE file, or None for any other file."""
     try:
         with open(path, "rb") as handle:
-            offset = _fmt_chunk_offset(handle)
-            if offset is None:
+            position = _mask_position(handle)
+            if position is None:
                 return None
-            handle.seek(offset)
-            if struct.unpack("<H", handle.read(2))[0] != EXTENSIBLE_TAG:
-                return None
-            handle.seek(offset + MASK_OFFSET)
+            handle.seek(position)
             return struct.unpack("<I", handle.read(4))[0]
     except OSError:
         return None
@@ -49,12 +57,9 @@ def read_channel_mask(path: str | Path) -> int | None:
 def write_channel_mask(path: str | Path, mask: int) -> bool:
     """Set the `dwChannelMask` of a WAVE_FORMAT_EXTENSIBLE file in place; False if it is not one."""
     with open(path, "r+b") as handle:
-        offset = _fmt_chunk_offset(handle)
-        if offset is None:
+        position = _mask_position(handle)
+        if position is None:
             return False
-        handle.seek(offset)
-        if struct.unpack("<H", handle.read(2))[0] != EXTENSIBLE_TAG:
-            return False
-        handle.seek(offset + MASK_OFFSET)
+        handle.seek(position)
         handle.write(struct.pack("<I", int(mask)))
     return True
