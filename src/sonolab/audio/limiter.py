@@ -38,6 +38,7 @@ import numba
 import numpy as np
 
 from sonolab.audio.loudness import LEFT_TAPS, RIGHT_TAPS, interval_peaks
+from sonolab.audio.threads import chunk_bounds, map_in_threads, threads_for
 
 DEFAULT_CEILING_DBTP = -1.0
 DEFAULT_LOOKAHEAD_S = 0.002
@@ -82,14 +83,20 @@ def _smoothing_kernel(reduction, count, span, decay, state, ring, log_gain, firs
     position = int(state[2])
     # sliding maximum over [n, n + span) with a monotonic queue of the positive values only
     # (reduction is 0 almost everywhere; the maximum of a window without positives is 0)
-    deque = np.empty(reduction.shape[0], dtype=np.int64)
+    # the queue never holds more than `span` positions: a ring of the next power of two (a few kB, in cache;
+    # head and tail count on, the slot is the count & mask)
+    capacity = 1
+    while capacity <= span:
+        capacity *= 2
+    mask = capacity - 1
+    deque = np.empty(capacity, dtype=np.int64)
     head = 0
     tail = 0
     for m in range(span - 1):
         if reduction[m] > 0.0:
-            while tail > head and reduction[deque[tail - 1]] <= reduction[m]:
+            while tail > head and reduction[deque[(tail - 1) & mask]] <= reduction[m]:
                 tail -= 1
-            deque[tail] = m
+            deque[tail & mask] = m
             tail += 1
     n = 0
     while n < count:
@@ -105,13 +112,13 @@ def _smoothing_kernel(reduction, count, span, decay, state, ring, log_gain, firs
                 continue
         m = n + span - 1
         if reduction[m] > 0.0:
-            while tail > head and reduction[deque[tail - 1]] <= reduction[m]:
+            while tail > head and reduction[deque[(tail - 1) & mask]] <= reduction[m]:
                 tail -= 1
-            deque[tail] = m
+            deque[tail & mask] = m
             tail += 1
-        while tail > head and deque[head] < n:
+        while tail > head and deque[head & mask] < n:
             head += 1
-        held = reduction[deque[head]] if tail > head else 0.0
+        held = reduction[deque[head & mask]] if tail > head else 0.0
         released = r_last * decay
         if released < 1e-9:
             released = 0.0
@@ -241,19 +248,32 @@ class TruePeakLimiter:
         log_gain = np.zeros(count)
         reduced = _smoothing_kernel(reduction, count, self._span, self._decay, self._state, self._ring, log_gain, self._skip)
         pending = buffer[:, self._left : self._left + count]
-        if reduced:
-            # factor = input gain x 10^(-dB/20): exactly the input gain where nothing is limited (transparent)
-            factor = np.exp(log_gain, out=log_gain)
-            factor *= self.input_gain
-            output = pending * factor
-        else:
-            output = pending * self.input_gain
+        output = _apply_gain(pending, log_gain if reduced else None, self.input_gain)
         self._buffer = buffer[:, count:]
         if self._skip:
             dropped = min(self._skip, count)
             output, self._skip = output[:, dropped:], self._skip - dropped
         self._total += output.shape[1]
         return output
+
+
+def _apply_gain(pending: np.ndarray, log_gain: np.ndarray | None, input_gain: float) -> np.ndarray:
+    """pending x input gain x exp(log_gain) (`log_gain` None: no limiting), in chunks on several threads
+    (numpy releases the GIL); `log_gain` is overwritten. Exactly the input gain where nothing is limited."""
+    output = np.empty(pending.shape)
+
+    def run(bounds: tuple[int, int]) -> None:
+        start, stop = bounds
+        if log_gain is None:
+            np.multiply(pending[:, start:stop], input_gain, out=output[:, start:stop])
+            return
+        factor = np.exp(log_gain[start:stop], out=log_gain[start:stop])
+        factor *= input_gain
+        np.multiply(pending[:, start:stop], factor, out=output[:, start:stop])
+
+    threads = threads_for(pending.size)
+    map_in_threads(run, chunk_bounds(pending.shape[1], threads), threads)
+    return output
 
 
 def _lookahead_samples(lookahead_s: float, sample_rate_hz: int) -> int:

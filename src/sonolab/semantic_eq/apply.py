@@ -457,6 +457,13 @@ def write_report_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
     return write_text_atomic(path, buffer.getvalue())
 
 
+def _single_dsp_thread() -> None:
+    """Worker initialiser of `apply_to_folder`: the DSP of this process runs on one thread."""
+    from sonolab.audio.threads import THREADS_VARIABLE
+
+    os.environ[THREADS_VARIABLE] = "1"
+
+
 def apply_to_folder(
     input_dir: str | Path,
     output_dir: str | Path,
@@ -485,7 +492,8 @@ def apply_to_folder(
             if on_file is not None:
                 on_file(rows[job[0]])
     else:  # spawn: the parent may hold torch's thread pools, which do not survive a fork
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        # one process per file already fills the cores: each runs its DSP on one thread
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_single_dsp_thread) as pool:
             futures = {pool.submit(_apply_one, job): job for job in jobs}
             for future in as_completed(futures):
                 job = futures[future]
