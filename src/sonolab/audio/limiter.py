@@ -32,6 +32,7 @@ running sum) makes the concatenated outputs bit-for-bit identical to one call on
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numba
@@ -288,10 +289,14 @@ class PreparedSignal:
     that far down from the first call on, where the caller knows the gain will rise). The limited output equals
     `TruePeakLimiter(..., input_gain).push(audio) + flush()` bit for bit."""
 
-    def __init__(self, audio: np.ndarray, lookahead_s: float = DEFAULT_LOOKAHEAD_S, sample_rate_hz: int = 44100, headroom_first: bool = False) -> None:
-        audio = np.atleast_2d(np.asarray(audio, dtype=np.float64))
-        self.frames = audio.shape[1]
-        self.channels = audio.shape[0]
+    def __init__(self, audio: np.ndarray | Sequence[np.ndarray], lookahead_s: float = DEFAULT_LOOKAHEAD_S, sample_rate_hz: int = 44100,
+                 headroom_first: bool = False) -> None:
+        # a list of `(channels, samples)` blocks is copied straight into the padded signal (no concatenation first)
+        blocks = [np.atleast_2d(np.asarray(block, dtype=np.float64)) for block in ([audio] if isinstance(audio, np.ndarray) else audio)]
+        if not blocks:
+            raise ValueError("nothing to limit: no blocks given")
+        self.frames = sum(block.shape[1] for block in blocks)
+        self.channels = blocks[0].shape[0]
         self.lookahead_s = float(lookahead_s)
         self.sample_rate_hz = int(sample_rate_hz)
         lookahead = _lookahead_samples(lookahead_s, sample_rate_hz)
@@ -299,7 +304,9 @@ class PreparedSignal:
         left = widen + LEFT_TAPS + lookahead - 1
         delay = lookahead - 1 + widen + RIGHT_TAPS
         self.padded = np.zeros((self.channels, left + self.frames + delay))
-        self.padded[:, left : left + self.frames] = audio
+        for block in blocks:
+            self.padded[:, left : left + block.shape[1]] = block
+            left += block.shape[1]
         self._threshold = math.inf
         self._positions = -1
         self._headroom_first = bool(headroom_first)  # the headroom already on the first call (gain will rise)
