@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from sonolab.audio.eq import EqFilter, EqSetting, apply_design, design_eq, filter_channels
+from sonolab.audio.eq import EqFilter, EqSetting, apply_design, design_eq
 from sonolab.audio.limiter import limit_true_peak
 from sonolab.audio.loudness import interval_peaks
-from sonolab.audio.threads import THREADS_VARIABLE, chunk_bounds, dsp_threads, threads_for
+from sonolab.audio.threads import THREADS_VARIABLE, chunk_bounds, dsp_threads, filter_channels, threads_for
 
 SAMPLE_RATE_HZ = 44100
 SETTING = EqSetting(-4.0, 120.0, 3.0, 300.0, 1.2, -2.0, 1000.0, 0.8, 5.0, 3500.0, 0.8, 6.0, 6500.0)

@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 from scipy import signal
 
-from sonolab.audio.threads import map_in_threads, threads_for
+from sonolab.audio.threads import filter_channels
 
 SHELF_Q = 0.71
 """The SAFE plug-in's fixed shelf Q (it has no Q control for the shelves)."""
@@ -278,25 +278,6 @@ def apply_design(audio: np.ndarray, design: EqDesign) -> np.ndarray:
         return audio.astype(np.float32, copy=True)
     # float64 state: float32 biquads with low cutoffs at 48 kHz lose ~0.1 dB of accuracy
     return filter_channels(sections, audio.astype(np.float64, copy=False)).astype(np.float32)
-
-
-def filter_channels(sections: np.ndarray, audio: np.ndarray, state: np.ndarray | None = None) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-    """`scipy.signal.sosfilt(sections, audio, axis=-1[, zi=state])`, one thread per channel of a long
-    `(channels, samples)` signal (sosfilt releases the GIL; each channel is filtered exactly as in one call)."""
-    threads = threads_for(audio.size) if audio.ndim == 2 else 1
-    if threads <= 1 or audio.shape[0] < 2:
-        return signal.sosfilt(sections, audio, axis=-1) if state is None else signal.sosfilt(sections, audio, axis=-1, zi=state)
-    output = np.empty(audio.shape, dtype=np.result_type(sections, audio))
-    final = None if state is None else np.empty_like(state)
-
-    def run(channel: int) -> None:
-        if final is None:
-            output[channel] = signal.sosfilt(sections, audio[channel])
-        else:
-            output[channel], final[:, channel, :] = signal.sosfilt(sections, audio[channel], zi=state[:, channel, :])
-
-    map_in_threads(run, range(audio.shape[0]), threads)
-    return output if final is None else (output, final)
 
 
 def apply_eq(audio: np.ndarray, sample_rate_hz: int, setting: EqSetting, strength: float = 1.0) -> np.ndarray:

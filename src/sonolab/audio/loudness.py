@@ -20,7 +20,7 @@ import numba
 import numpy as np
 from scipy import signal
 
-from sonolab.audio.threads import chunk_bounds, map_in_threads, threads_for
+from sonolab.audio.threads import chunk_bounds, filter_channels, map_in_threads, threads_for
 
 OVERSAMPLING = 4
 HALF_TAPS = 10 * OVERSAMPLING  # scipy.signal.resample_poly's default filter: 2 * 10 * 4 + 1 taps, Kaiser beta 5
@@ -331,7 +331,7 @@ class LoudnessMeter:
         block = np.atleast_2d(np.asarray(block, dtype=np.float64))
         if block.shape[-1] == 0:
             return
-        weighted, self._state = signal.sosfilt(self._sos, block, axis=-1, zi=self._state)
+        weighted, self._state = filter_channels(self._sos, block, self._state)
         squares = np.square(weighted, out=weighted)  # the pass-band gain squared is applied to the sums
         self.samples += block.shape[-1]
         position = 0

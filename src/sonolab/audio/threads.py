@@ -14,6 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import TypeVar
 
+import numpy as np
+from scipy import signal
+
 THREADS_VARIABLE = "SONOLAB_DSP_THREADS"
 MAX_THREADS = 8
 MIN_SAMPLES_PER_THREAD = 1 << 16
@@ -62,3 +65,22 @@ def chunk_bounds(total: int, parts: int, multiple: int = 1) -> Sequence[tuple[in
     step = -(-total // parts)
     step = -(-step // multiple) * multiple
     return [(start, min(total, start + step)) for start in range(0, total, step)] if total > 0 else []
+
+
+def filter_channels(sections: np.ndarray, audio: np.ndarray, state: np.ndarray | None = None) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """`scipy.signal.sosfilt(sections, audio, axis=-1[, zi=state])`, one thread per channel of a long
+    `(channels, samples)` signal (sosfilt releases the GIL; each channel is filtered exactly as in one call)."""
+    threads = threads_for(audio.size) if audio.ndim == 2 else 1
+    if threads <= 1 or audio.shape[0] < 2:
+        return signal.sosfilt(sections, audio, axis=-1) if state is None else signal.sosfilt(sections, audio, axis=-1, zi=state)
+    output = np.empty(audio.shape, dtype=np.result_type(sections, audio))
+    final = None if state is None else np.empty_like(state)
+
+    def run(channel: int) -> None:
+        if final is None:
+            output[channel] = signal.sosfilt(sections, audio[channel])
+        else:
+            output[channel], final[:, channel, :] = signal.sosfilt(sections, audio[channel], zi=state[:, channel, :])
+
+    map_in_threads(run, range(audio.shape[0]), threads)
+    return output if final is None else (output, final)
