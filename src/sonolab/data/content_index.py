@@ -588,10 +588,13 @@ def waveform_coherence(first: np.ndarray, second: np.ndarray, lag_s: float, rate
             continue
         cross = spectra[0] * np.conj(spectra[1])
         phase = np.where(loud, cross / np.maximum(np.abs(cross), 1e-30), 0.0).sum(axis=1)
-        delays = np.fft.irfft(phase, n=n_fft) * n_fft / (2.0 * cells)  # 1.0 where every loud cell agrees
+        # delays in 1/8 samples (zero-padded transform): a copy cut between two samples of this rate keeps
+        # a fractional delay, whose phase error at an integer delay would cost most of the high cells
+        fine = 8 * n_fft
+        delays = np.fft.irfft(phase, n=fine) * fine / (2.0 * cells)  # 1.0 where every loud cell agrees
         k = int(np.argmax(np.abs(delays)))
         if abs(delays[k]) > best[0]:
-            shift = k if k < n_fft // 2 else k - n_fft  # b[t] ~ a[t + shift]: second holds first at lag - shift
+            shift = (k if k < fine // 2 else k - fine) / 8.0  # b[t] ~ a[t + shift]: second holds first at lag - shift
             best = (float(abs(delays[k])), (lag - shift) / rate_hz)
     return best
 
