@@ -329,25 +329,28 @@ def correlation(a: Prepared, b: Prepared, lag: int, pitch: int, min_frames: int,
     return float(cross.sum()) / float(np.sqrt(energy)) * min(1.0, coverage / min_coverage), t1 - t0
 
 
-def _reverberate(decibels: np.ndarray, rt60_s: float, wet: float, frame_s: float) -> np.ndarray:
-    """The spectrogram (dB) of the same sound in a room: each frame's power plus an exponentially
-    decaying tail (60 dB in `rt60_s`) of the frames before it, `wet` times the direct energy."""
+def _reverberated(decibels: np.ndarray, rt60_s: float, wets: Sequence[float], frame_s: float) -> list[np.ndarray]:
+    """The spectrogram (dB) of the same sound in a room, at each of `wets`: each frame's power plus an
+    exponentially decaying tail (60 dB in `rt60_s`) of the frames before it, `wet` times the direct
+    energy (the power and the tail are shared by the wet levels)."""
     from scipy.signal import lfilter
 
     decay = 10.0 ** (-6.0 * frame_s / rt60_s)
     power = 10.0 ** (decibels / 10.0)
     tail = lfilter([0.0, 1.0 - decay], [1.0, -decay], power, axis=0)
-    return (10.0 * np.log10(power + wet * tail)).astype(np.float32)
+    return [(10.0 * np.log10(power + wet * tail)).astype(np.float32) for wet in wets]
 
 
 def _reverb_retry(a: Prepared, b: Prepared, lag: int, pitch: int, score: float, min_frames: int,
                   settings: FingerprintSettings, search: SearchSettings) -> float:
     """A near-miss scored again with either side passed through a model room (decay times `search.reverb_rt60_s`,
     three wet levels): a reverberant copy is closer to a reverberated original than to the dry one."""
+    wets = (0.5, 1.0, 2.0)
     for rt60_s in search.reverb_rt60_s:
-        for wet in (0.5, 1.0, 2.0):
-            wet_a = prepare(_reverberate(a.decibels, rt60_s, wet, settings.frame_s), search)
-            wet_b = prepare(_reverberate(b.decibels, rt60_s, wet, settings.frame_s), search)
+        wet_as = _reverberated(a.decibels, rt60_s, wets, settings.frame_s)
+        wet_bs = _reverberated(b.decibels, rt60_s, wets, settings.frame_s)
+        for wet_a_db, wet_b_db in zip(wet_as, wet_bs):
+            wet_a, wet_b = prepare(wet_a_db, search), prepare(wet_b_db, search)
             for x, y in ((wet_a, b), (a, wet_b)):
                 score = max(score, correlation(x, y, lag, pitch, min_frames, search.min_coverage)[0])
     return score
