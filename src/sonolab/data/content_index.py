@@ -70,7 +70,9 @@ class SearchSettings:
     triplet_fan_out: int = 5  # ... of an anchor and two of its next this many peaks ...
     triplet_min_span_frames: int = 4  # ... spanning at least this ...
     triplet_ratio_levels: int = 8  # ... hashed with their time-step ratio in this many levels ...
+    triplet_step_bins: int = 2  # ... their two frequency steps in units of this many bins ...
     triplet_span_step: float = 0.4  # ... and their span in levels this wide (natural log) ...
+    triplet_vote_error: float = 0.0  # a match votes at its nearest grid ratio, and at those within this many frame-rounding errors of its span ratio
     triplet_max_bucket: int = 16  # ... and a key shared by more triplets than this is not looked up (no evidence)
     pool: int = 4  # frames averaged for the coarse search of long clips ...
     pool_above_s: float = 2.5  # ... when both are longer than this
@@ -233,8 +235,13 @@ def peak_triplets(fp: Fingerprint, search: SearchSettings) -> tuple[np.ndarray, 
 
 def _triplet_key(band: np.ndarray, step_1: np.ndarray, step_2: np.ndarray, level: np.ndarray, span_level: np.ndarray,
                  search: SearchSettings) -> np.ndarray:
-    width = 2 * search.max_pair_bins + 1
-    steps = (band * width + step_1 + search.max_pair_bins) * width + step_2 + search.max_pair_bins
+    # frequency steps in units of `triplet_step_bins`: a fractional pitch shift moves each peak by the
+    # floor or the ceiling of the shift in bins, so a step may change by one bin
+    unit = search.triplet_step_bins
+    width = 2 * search.max_pair_bins // unit + 2
+    first = (step_1 + search.max_pair_bins) // unit
+    second = (step_2 + search.max_pair_bins) // unit
+    steps = (band * width + first) * width + second
     return (steps * search.triplet_ratio_levels + level) * 64 + np.clip(span_level, 0, 63)
 
 
@@ -315,7 +322,7 @@ def _triplet_shortlist(prints: Sequence[Fingerprint], members: np.ndarray, setti
         if query.size == 0:
             continue
         # each match votes at the grid ratios within the rounding error of its span ratio
-        error = np.log1p(1.5 / np.minimum(span[query], ref_span[ref])) + half_step
+        error = search.triplet_vote_error * np.log1p(1.5 / np.minimum(span[query], ref_span[ref])) + half_step
         step = 2 * half_step
         first = np.maximum(np.ceil((stretch - error - log_ratios[0]) / step - 1e-9).astype(np.int64), 0)
         last = np.minimum(np.floor((stretch + error - log_ratios[0]) / step + 1e-9).astype(np.int64), ratios.size - 1)
@@ -719,26 +726,50 @@ def is_transformed(match: Match) -> bool:
 
 
 def find_copies(prints: Sequence[Fingerprint], settings: FingerprintSettings, search: SearchSettings | None = None,
-                keep_pair=None, all_scores: bool = False, progress: bool = False) -> list[Match]:
+                keep_pair=None, all_scores: bool = False, progress: bool = False, workers: int | None = 1) -> list[Match]:
     """Every pair of `prints` that is a copy (score >= `required_score`), at its best alignment.
 
     `keep_pair(first_id, second_id)` (optional) skips shortlisted pairs that need no check (e.g. the
     same partition); `all_scores=True` returns every confirmed candidate whatever its score.
+    `workers` > 1 confirms the candidates in that many forked processes (Linux; elsewhere in this one;
+    None: `sonolab.data.parallel.default_workers()`).
     """
+    import sys
+
+    from sonolab.data.parallel import default_workers, map_in_workers
+
+    workers = default_workers() if workers is None else int(workers)
     search = search or SearchSettings()
     usable = [fp for fp in prints if not fp.silent]
+    candidates = [c for c in shortlist(usable, settings, search)
+                  if keep_pair is None or keep_pair(usable[c.first].item_id, usable[c.second].item_id)]
+    if len(candidates) < 64 or not sys.platform.startswith("linux"):
+        workers = 1
+    # contiguous chunks (candidates come sorted by their first clip: its spectrogram is reused)
+    size = max(16, len(candidates) // (max(1, workers) * 8))
+    chunks = [candidates[i:i + size] for i in range(0, len(candidates), size)]
+    _JOB.update(usable=usable, settings=settings, search=search, all_scores=all_scores)
+    try:
+        matches: list[Match] = []
+        for found in map_in_workers(_confirm_chunk, chunks, max(1, workers), progress, "confirming candidate copies",
+                                    weights=[len(c) for c in chunks], chunksize=1):
+            matches += found
+        return matches
+    finally:
+        _JOB.clear()
+
+
+_JOB: dict = {}  # the prints and settings of the running `find_copies`: forked workers inherit them (no pickling of spectrograms)
+
+
+def _confirm_chunk(candidates: list[Candidate]) -> list[Match]:
+    """Confirm shortlisted candidates of the running `find_copies` (`_JOB`); the matches it keeps."""
+    usable, settings, search, all_scores = _JOB["usable"], _JOB["settings"], _JOB["search"], _JOB["all_scores"]
     decibels: dict[int, np.ndarray] = {}
     prepared: dict[int, Prepared] = {}
     matches = []
-    candidates = shortlist(usable, settings, search)
-    if progress:
-        from rich.progress import track
-
-        candidates = track(candidates, description="confirming candidate copies", transient=True)
     for candidate in candidates:
         first, second = usable[candidate.first], usable[candidate.second]
-        if keep_pair is not None and not keep_pair(first.item_id, second.item_id):
-            continue
         if len(decibels) > 2048:  # bound memory on large sets (candidates come sorted by their first clip)
             decibels.clear()
             prepared.clear()
