@@ -185,7 +185,7 @@ def test_long_clips_are_shortlisted_by_peak_triplets_for_every_kind_of_copy():
     """5 s clips take the triplet index: every single kind of copy of a long clip is shortlisted with
     its source and aligned with the lag, pitch and tempo that were done; every kind but the phase
     vocoder's (pitch, stretch: under the threshold, see UNDER_THRESHOLD) is flagged, a second take of
-    another source is not, and a set of short clips takes the pair index alone."""
+    one source (long1) and the other sources are not, and a set of short clips takes the pair index alone."""
     from sonolab.data.content_index import _pair_shortlist, shortlist
 
     search = SearchSettings()
@@ -203,7 +203,8 @@ def test_long_clips_are_shortlisted_by_peak_triplets_for_every_kind_of_copy():
     names = [p.item_id for p in prints]
     found = {frozenset((names[c.first], names[c.second])): c for c in shortlist(prints, SETTINGS, search)}
     assert [name for name in copies if frozenset(("long2", name)) not in found] == []
-    aligned = {frozenset((m.first, m.second)): m for m in find_copies(prints, SETTINGS, SearchSettings(give_up_margin=1.0), all_scores=True)}
+    every_score = find_copies(prints, SETTINGS, SearchSettings(give_up_margin=1.0), all_scores=True)
+    aligned = {frozenset((m.first, m.second)): m for m in every_score}
     for name, copy in copies.items():
         match = aligned[frozenset(("long2", name))]
         sign = 1 if match.first == "long2" else -1
