@@ -18,6 +18,8 @@ from typing import Literal
 import numpy as np
 from scipy import signal
 
+from sonolab.audio.threads import filter_channels
+
 SHELF_Q = 0.71
 """The SAFE plug-in's fixed shelf Q (it has no Q control for the shelves)."""
 
@@ -275,7 +277,7 @@ def apply_design(audio: np.ndarray, design: EqDesign) -> np.ndarray:
     if sections.shape[0] == 0:
         return audio.astype(np.float32, copy=True)
     # float64 state: float32 biquads with low cutoffs at 48 kHz lose ~0.1 dB of accuracy
-    return signal.sosfilt(sections, audio.astype(np.float64, copy=False), axis=-1).astype(np.float32)
+    return filter_channels(sections, audio.astype(np.float64, copy=False)).astype(np.float32)
 
 
 def apply_eq(audio: np.ndarray, sample_rate_hz: int, setting: EqSetting, strength: float = 1.0) -> np.ndarray:
@@ -296,5 +298,5 @@ class EqFilter:
         block = np.asarray(block, dtype=np.float64)
         if self.sections.shape[0] == 0 or block.shape[-1] == 0:
             return block.copy()
-        output, self._state = signal.sosfilt(self.sections, block, axis=-1, zi=self._state)
+        output, self._state = filter_channels(self.sections, block, self._state)
         return output

@@ -32,12 +32,14 @@ running sum) makes the concatenated outputs bit-for-bit identical to one call on
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numba
 import numpy as np
 
 from sonolab.audio.loudness import LEFT_TAPS, RIGHT_TAPS, interval_peaks
+from sonolab.audio.threads import chunk_bounds, map_in_threads, threads_for
 
 DEFAULT_CEILING_DBTP = -1.0
 DEFAULT_LOOKAHEAD_S = 0.002
@@ -82,14 +84,20 @@ def _smoothing_kernel(reduction, count, span, decay, state, ring, log_gain, firs
     position = int(state[2])
     # sliding maximum over [n, n + span) with a monotonic queue of the positive values only
     # (reduction is 0 almost everywhere; the maximum of a window without positives is 0)
-    deque = np.empty(reduction.shape[0], dtype=np.int64)
+    # the queue never holds more than `span` positions: a ring of the next power of two (a few kB, in cache;
+    # head and tail count on, the slot is the count & mask)
+    capacity = 1
+    while capacity <= span:
+        capacity *= 2
+    mask = capacity - 1
+    deque = np.empty(capacity, dtype=np.int64)
     head = 0
     tail = 0
     for m in range(span - 1):
         if reduction[m] > 0.0:
-            while tail > head and reduction[deque[tail - 1]] <= reduction[m]:
+            while tail > head and reduction[deque[(tail - 1) & mask]] <= reduction[m]:
                 tail -= 1
-            deque[tail] = m
+            deque[tail & mask] = m
             tail += 1
     n = 0
     while n < count:
@@ -105,13 +113,13 @@ def _smoothing_kernel(reduction, count, span, decay, state, ring, log_gain, firs
                 continue
         m = n + span - 1
         if reduction[m] > 0.0:
-            while tail > head and reduction[deque[tail - 1]] <= reduction[m]:
+            while tail > head and reduction[deque[(tail - 1) & mask]] <= reduction[m]:
                 tail -= 1
-            deque[tail] = m
+            deque[tail & mask] = m
             tail += 1
-        while tail > head and deque[head] < n:
+        while tail > head and deque[head & mask] < n:
             head += 1
-        held = reduction[deque[head]] if tail > head else 0.0
+        held = reduction[deque[head & mask]] if tail > head else 0.0
         released = r_last * decay
         if released < 1e-9:
             released = 0.0
@@ -241,19 +249,32 @@ class TruePeakLimiter:
         log_gain = np.zeros(count)
         reduced = _smoothing_kernel(reduction, count, self._span, self._decay, self._state, self._ring, log_gain, self._skip)
         pending = buffer[:, self._left : self._left + count]
-        if reduced:
-            # factor = input gain x 10^(-dB/20): exactly the input gain where nothing is limited (transparent)
-            factor = np.exp(log_gain, out=log_gain)
-            factor *= self.input_gain
-            output = pending * factor
-        else:
-            output = pending * self.input_gain
+        output = _apply_gain(pending, log_gain if reduced else None, self.input_gain)
         self._buffer = buffer[:, count:]
         if self._skip:
             dropped = min(self._skip, count)
             output, self._skip = output[:, dropped:], self._skip - dropped
         self._total += output.shape[1]
         return output
+
+
+def _apply_gain(pending: np.ndarray, log_gain: np.ndarray | None, input_gain: float) -> np.ndarray:
+    """pending x input gain x exp(log_gain) (`log_gain` None: no limiting), in chunks on several threads
+    (numpy releases the GIL); `log_gain` is overwritten. Exactly the input gain where nothing is limited."""
+    output = np.empty(pending.shape)
+
+    def run(bounds: tuple[int, int]) -> None:
+        start, stop = bounds
+        if log_gain is None:
+            np.multiply(pending[:, start:stop], input_gain, out=output[:, start:stop])
+            return
+        factor = np.exp(log_gain[start:stop], out=log_gain[start:stop])
+        factor *= input_gain
+        np.multiply(pending[:, start:stop], factor, out=output[:, start:stop])
+
+    threads = threads_for(pending.size)
+    map_in_threads(run, chunk_bounds(pending.shape[1], threads), threads)
+    return output
 
 
 def _lookahead_samples(lookahead_s: float, sample_rate_hz: int) -> int:
@@ -268,10 +289,14 @@ class PreparedSignal:
     that far down from the first call on, where the caller knows the gain will rise). The limited output equals
     `TruePeakLimiter(..., input_gain).push(audio) + flush()` bit for bit."""
 
-    def __init__(self, audio: np.ndarray, lookahead_s: float = DEFAULT_LOOKAHEAD_S, sample_rate_hz: int = 44100, headroom_first: bool = False) -> None:
-        audio = np.atleast_2d(np.asarray(audio, dtype=np.float64))
-        self.frames = audio.shape[1]
-        self.channels = audio.shape[0]
+    def __init__(self, audio: np.ndarray | Sequence[np.ndarray], lookahead_s: float = DEFAULT_LOOKAHEAD_S, sample_rate_hz: int = 44100,
+                 headroom_first: bool = False) -> None:
+        # a list of `(channels, samples)` blocks is copied straight into the padded signal (no concatenation first)
+        blocks = [np.atleast_2d(np.asarray(block, dtype=np.float64)) for block in ([audio] if isinstance(audio, np.ndarray) else audio)]
+        if not blocks:
+            raise ValueError("nothing to limit: no blocks given")
+        self.frames = sum(block.shape[1] for block in blocks)
+        self.channels = blocks[0].shape[0]
         self.lookahead_s = float(lookahead_s)
         self.sample_rate_hz = int(sample_rate_hz)
         lookahead = _lookahead_samples(lookahead_s, sample_rate_hz)
@@ -279,7 +304,9 @@ class PreparedSignal:
         left = widen + LEFT_TAPS + lookahead - 1
         delay = lookahead - 1 + widen + RIGHT_TAPS
         self.padded = np.zeros((self.channels, left + self.frames + delay))
-        self.padded[:, left : left + self.frames] = audio
+        for block in blocks:
+            self.padded[:, left : left + block.shape[1]] = block
+            left += block.shape[1]
         self._threshold = math.inf
         self._positions = -1
         self._headroom_first = bool(headroom_first)  # the headroom already on the first call (gain will rise)

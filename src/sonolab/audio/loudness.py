@@ -20,6 +20,8 @@ import numba
 import numpy as np
 from scipy import signal
 
+from sonolab.audio.threads import chunk_bounds, filter_channels, map_in_threads, threads_for
+
 OVERSAMPLING = 4
 HALF_TAPS = 10 * OVERSAMPLING  # scipy.signal.resample_poly's default filter: 2 * 10 * 4 + 1 taps, Kaiser beta 5
 LEFT_TAPS = HALF_TAPS // OVERSAMPLING  # y(n + k/4) is interpolated from y[n - 10 .. n + 10]
@@ -168,20 +170,21 @@ def _block_peaks(row, first, width, candidates, count, best, fine):  # pragma: n
 
 
 @numba.njit(cache=True, nogil=True)
-def _interval_peaks_kernel(padded, count, threshold, fine, centre, weights, bound, block):  # pragma: no cover - compiled
-    """Indices and peaks (> threshold) of the first `count` intervals of `padded[:, L:]`; see `interval_peaks`."""
+def _interval_peaks_kernel(padded, first, stop, threshold, fine, centre, weights, bound, block):  # pragma: no cover - compiled
+    """Indices and peaks (> threshold) of the intervals first..stop-1 of `padded[:, L:]`; see `interval_peaks`.
+    `first` is a multiple of `block`, so that chunks screen the same blocks as one call."""
     channels = padded.shape[0]
     taps = weights.shape[0]
     half = taps // 2
-    indices = np.empty(count, dtype=np.int64)
-    peaks = np.empty(count)
+    indices = np.empty(stop - first, dtype=np.int64)
+    peaks = np.empty(stop - first)
     found = 0
     magnitude = np.empty(block + taps - 1)
     limit = np.empty(block)
     best = np.empty(block)
     candidates = np.empty(block, dtype=np.int64)
-    for start in range(0, count, block):
-        width = min(block, count - start)
+    for start in range(first, stop, block):
+        width = min(block, stop - start)
         span = width + taps - 1
         loudest = 0.0
         for m in range(span):
@@ -242,9 +245,17 @@ def interval_peaks(padded: np.ndarray, threshold: float, count: int | None = Non
     count = available if count is None else min(int(count), available)
     if count <= 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
-    if fine:
-        return _interval_peaks_kernel(padded, count, float(threshold), True, FINE_CENTRE, FINE_WEIGHTS, FINE_BOUND, SCREEN_BLOCK)
-    return _interval_peaks_kernel(padded, count, float(threshold), False, CENTRE, PHASE_WEIGHTS, PHASE_BOUND, SCREEN_BLOCK)
+    constants = (True, FINE_CENTRE, FINE_WEIGHTS, FINE_BOUND) if fine else (False, CENTRE, PHASE_WEIGHTS, PHASE_BOUND)
+
+    def chunk(bounds: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        return _interval_peaks_kernel(padded, bounds[0], bounds[1], float(threshold), *constants, SCREEN_BLOCK)
+
+    # chunks on block boundaries screen exactly the blocks one call would: the same result, on several cores
+    threads = threads_for(count * padded.shape[0])
+    parts = map_in_threads(chunk, chunk_bounds(count, threads, SCREEN_BLOCK), threads)
+    if len(parts) == 1:
+        return parts[0]
+    return np.concatenate([where for where, _ in parts]), np.concatenate([peaks for _, peaks in parts])
 
 
 class TruePeakMeter:
@@ -320,7 +331,7 @@ class LoudnessMeter:
         block = np.atleast_2d(np.asarray(block, dtype=np.float64))
         if block.shape[-1] == 0:
             return
-        weighted, self._state = signal.sosfilt(self._sos, block, axis=-1, zi=self._state)
+        weighted, self._state = filter_channels(self._sos, block, self._state)
         squares = np.square(weighted, out=weighted)  # the pass-band gain squared is applied to the sums
         self.samples += block.shape[-1]
         position = 0

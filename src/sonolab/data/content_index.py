@@ -21,6 +21,15 @@ Two steps (see `sonolab.data.fingerprint` for the representation):
    Clips over `pool_above_s` are searched on 4-frame averages first (the middle of the first clip is
    the pivot, so a ratio change does not move the alignment of a long clip), then refined and scored
    at full resolution; a pitch- or tempo-changed match over little of the shorter clip needs more score.
+3. Short clips (both up to `FingerprintSettings.waveform_max_s`, e.g. spoken words) are also compared as
+   waveforms: the phase coherence of the two short-time spectra over the cells loud in both, at the
+   aligned lag (`waveform_coherence`). A copy that keeps the waveform (re-cut, gain, polarity, noise,
+   codec, bit depth, resampling, mild time stretch) keeps the phase of every loud cell; a second take of
+   the same word by the same speaker does not above the first formant, even when its spectrogram
+   matches as closely as a noisy copy's. A short pair is a copy when its coherence reaches
+   `coherence_threshold`, or its spectrogram score reaches `short_clip_threshold` (`short_pitch_threshold`
+   for a pitch-shifted match), both set above every second take of the validation words (higher than
+   `threshold`: distinct takes of one word by one speaker match more closely than longer sounds do).
 
 Hand-written because no maintained library searches over pitch and tempo (Chromaprint and
 landmark fingerprinters assume both unchanged) or confirms a match on fine structure.
@@ -29,7 +38,7 @@ landmark fingerprinters assume both unchanged) or confirms a match on fine struc
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
@@ -76,6 +85,16 @@ class SearchSettings:
     triplet_max_bucket: int = 16  # ... and a key shared by more triplets than this is not looked up (no evidence)
     pool: int = 4  # frames averaged for the coarse search of long clips ...
     pool_above_s: float = 2.5  # ... when both are longer than this
+    # short clips (both with a waveform in their fingerprints): see `waveform_coherence`
+    # chosen on validation (FSDD speakers george, jackson, lucas, 50 takes per digit): the lowest thresholds that
+    # flag no same-speaker take pair were 0.9375 (no pitch change), 0.9225 (pitch-shifted match) and a coherence
+    # of 0.895; each is set a little above
+    short_clip_threshold: float = 0.945  # spectrogram score of a match without pitch change ...
+    short_pitch_threshold: float = 0.93  # ... and of a pitch-shifted one (both rise for short overlaps, `required_score`)
+    coherence_threshold: float = 0.93
+    coherence_window_s: float = 0.032
+    coherence_floor_db: float = 30.0  # cells compared: within this of each clip's loudest cell, in both clips
+    coherence_lag_search_s: float = 0.012  # searched around the spectrogram's lag (the window resolves finer lags)
 
 
 @dataclass(frozen=True)
@@ -91,15 +110,17 @@ class Match:
     tempo_ratio: float
     overlap_s: float
     votes: int
+    coherence: float = -1.0  # waveform phase coherence of short clips (`waveform_coherence`); -1: not measured
 
     def to_dict(self) -> dict[str, float | str | int]:
         return {"first": self.first, "second": self.second, "score": round(self.score, 4), "lag_s": round(self.lag_s, 3),
                 "pitch_semitones": round(self.pitch_semitones, 2), "tempo_ratio": round(self.tempo_ratio, 3),
-                "overlap_s": round(self.overlap_s, 3), "votes": self.votes}
+                "overlap_s": round(self.overlap_s, 3), "votes": self.votes, "coherence": round(self.coherence, 4)}
 
     def describe(self) -> str:
+        coherence = f", waveform coherence {self.coherence:.2f}" if self.coherence >= 0 else ""
         return (f"score {self.score:.2f}, lag {self.lag_s:+.3f} s, pitch {self.pitch_semitones:+.1f} st, "
-                f"tempo x{self.tempo_ratio:.3f}, overlap {self.overlap_s:.2f} s")
+                f"tempo x{self.tempo_ratio:.3f}, overlap {self.overlap_s:.2f} s{coherence}")
 
 
 @dataclass(frozen=True)
@@ -705,6 +726,54 @@ def confirm(first: Fingerprint, second: Fingerprint, candidate: Candidate, setti
                  ratio, overlap * settings.frame_s, candidate.votes)
 
 
+def waveform_coherence(first: np.ndarray, second: np.ndarray, lag_s: float, rate_hz: int, search: SearchSettings) -> tuple[float, float]:
+    """(coherence, lag_s): how consistently `second` is `first` delayed by one lag, cell by cell.
+
+    Both waveforms are cut into short-time spectra at a common lag (searched around `lag_s`, where
+    `second` holds `first`'s start); over the cells loud in both (within `coherence_floor_db` of each
+    clip's loudest cell, above 100 Hz), the cross-spectrum is reduced to its phase, summed per frequency
+    and transformed back to a delay (a generalised cross-correlation with phase transform, GCC-PHAT,
+    restricted to loud cells). 1.0: every loud cell agrees on one delay (a gain, polarity, EQ-free
+    copy); noise, codecs and resampling lower it a little; a second take, whose harmonics drift in phase
+    against the first take's, lands far lower even when its spectrogram matches closely.
+    Hand-written: scipy and librosa offer no GCC-PHAT, and no library restricts it to loud cells (the
+    quiet cells of a noisy copy carry only noise phase)."""
+    import librosa
+
+    x, y = np.asarray(first, np.float32), np.asarray(second, np.float32)
+    n_fft = int(2 ** round(np.log2(search.coherence_window_s * rate_hz)))
+    hop = n_fft // 4
+    window = np.hanning(n_fft).astype(np.float32)
+    usable = np.fft.rfftfreq(n_fft, 1.0 / rate_hz) >= 100.0
+    usable[-1] = False
+    floor = 10.0 ** (-search.coherence_floor_db / 10.0)
+    centre = int(round(lag_s * rate_hz))
+    reach = int(round(search.coherence_lag_search_s * rate_hz))
+    best = (0.0, lag_s)
+    for lag in range(centre - reach, centre + reach + 1, max(1, n_fft // 8)):
+        a, b = (x, y[lag:]) if lag >= 0 else (x[-lag:], y)
+        n = min(a.size, b.size)
+        if n < 2 * n_fft:
+            continue
+        spectra = [librosa.stft(s[:n], n_fft=n_fft, hop_length=hop, center=False, window=window) for s in (a, b)]
+        powers = [np.abs(s) ** 2 for s in spectra]
+        loud = usable[:, None] & (powers[0] > powers[0].max() * floor) & (powers[1] > powers[1].max() * floor)
+        cells = int(loud.sum())
+        if cells < 64:  # few cells agree by chance (the largest of n_fft delays of a few random phases)
+            continue
+        cross = spectra[0] * np.conj(spectra[1])
+        phase = np.where(loud, cross / np.maximum(np.abs(cross), 1e-30), 0.0).sum(axis=1)
+        # delays in 1/8 samples (zero-padded transform): a copy cut between two samples of this rate keeps
+        # a fractional delay, whose phase error at an integer delay would cost most of the high cells
+        fine = 8 * n_fft
+        delays = np.fft.irfft(phase, n=fine) * fine / (2.0 * cells)  # 1.0 where every loud cell agrees
+        k = int(np.argmax(np.abs(delays)))
+        if abs(delays[k]) > best[0]:
+            shift = (k if k < fine // 2 else k - fine) / 8.0  # b[t] ~ a[t + shift]: second holds first at lag - shift
+            best = (float(abs(delays[k])), (lag - shift) / rate_hz)
+    return best
+
+
 def required_score(overlap_s: float, search: SearchSettings, shorter_s: float | None = None, transformed: bool = False) -> float:
     """The score a match needs: `threshold`, rising for short overlaps (similar short sounds, e.g. two
     plain tone sweeps, align as well as a copy over a few frames), and, when the match changes pitch
@@ -781,6 +850,15 @@ def _confirm_chunk(candidates: list[Candidate]) -> list[Match]:
         match = confirm(first, second, candidate, settings, search, (decibels[candidate.first], decibels[candidate.second]),
                         prepared[candidate.second])
         shorter_s = min(first.duration_s, second.duration_s)
-        if all_scores or match.score >= required_score(match.overlap_s, search, shorter_s, is_transformed(match)):
+        if first.waveform is not None and second.waveform is not None:
+            if match.score >= search.threshold - search.give_up_margin:
+                coherence, _ = waveform_coherence(first.waveform, second.waveform, match.lag_s, settings.waveform_rate_hz, search)
+                match = replace(match, coherence=coherence)
+            short = replace(search, threshold=search.short_pitch_threshold if abs(match.pitch_semitones) >= 0.2 else search.short_clip_threshold)
+            copy = match.coherence >= search.coherence_threshold or match.score >= required_score(
+                match.overlap_s, short, shorter_s, is_transformed(match))
+        else:
+            copy = match.score >= required_score(match.overlap_s, search, shorter_s, is_transformed(match))
+        if all_scores or copy:
             matches.append(match)
     return matches

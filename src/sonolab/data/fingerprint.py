@@ -5,7 +5,10 @@ another rate gives the same fingerprint), then turned into:
 
 - a log-frequency power spectrogram (36 bins per octave): on this axis a pitch shift is a translation
   and a time stretch a scaling of the time axis, which the index searches explicitly;
-- its strongest spectral peaks (landmarks), from which the index builds pitch-invariant peak-pair hashes.
+- its strongest spectral peaks (landmarks), from which the index builds pitch-invariant peak-pair hashes;
+- for short clips (up to `waveform_max_s`), the waveform itself at `waveform_rate_hz` (float16, peak 1): the
+  index confirms copies of short sounds on waveform phase coherence, which tells a copy from a second take
+  of the same word far better than any magnitude spectrogram (see `sonolab.data.content_index`).
 
 The spectrogram is stored as 8-bit dB above a floor `dynamic_range_db` under the clip's loud level, so
 low-level additive noise and reverberation tails fall under the floor and the cache stays small.
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -48,6 +51,8 @@ class FingerprintSettings:
     min_peaks: int = 40
     peak_neighbourhood_frames: int = 7
     peak_neighbourhood_bins: int = 7
+    waveform_max_s: float = 2.5  # clips up to this long keep their waveform (phase coherence of short clips)
+    waveform_rate_hz: int = 8000  # ... at this rate (phase coherence is measured up to its Nyquist frequency)
 
     def key(self) -> str:
         """A short digest of every setting (names the cache)."""
@@ -72,6 +77,7 @@ class Fingerprint:
     peak_bins: np.ndarray  # int32 (peaks,)
     duration_s: float
     samples_hash: str = ""  # exact hash of the decoded file (sonolab.data.content_hash.samples_hash)
+    waveform: np.ndarray | None = None  # float16 mono at `waveform_rate_hz`, peak 1 (clips up to `waveform_max_s` only)
 
     @property
     def frames(self) -> int:
@@ -140,7 +146,16 @@ def fingerprint_samples(item_id: str, mono: np.ndarray, settings: FingerprintSet
     spectrogram_db = log_frequency_db(mono, settings)
     frames, bins = spectral_peaks(spectrogram_db, duration_s, settings)
     quantised = np.clip(np.round(spectrogram_db / DB_STEP), 0, 255).astype(np.uint8)
-    return Fingerprint(item_id, quantised, frames, bins, duration_s)
+    return Fingerprint(item_id, quantised, frames, bins, duration_s, waveform=short_waveform(mono, settings))
+
+
+def short_waveform(mono: np.ndarray, settings: FingerprintSettings) -> np.ndarray | None:
+    """The waveform kept for phase coherence (float16 at `waveform_rate_hz`, peak 1), or None for a long clip."""
+    if mono.size > settings.waveform_max_s * settings.sample_rate_hz:
+        return None
+    low = resample(np.asarray(mono, np.float32)[None, :], settings.sample_rate_hz, settings.waveform_rate_hz)[0]
+    peak = float(np.max(np.abs(low))) or 1.0
+    return (low / peak).astype(np.float16)
 
 
 def fingerprint_file(job: tuple[str, str, FingerprintSettings]) -> Fingerprint | tuple[str, str]:
@@ -153,4 +168,4 @@ def fingerprint_file(job: tuple[str, str, FingerprintSettings]) -> Fingerprint |
     digest = samples_hash(audio, sample_rate_hz)
     mono = resample(to_mono(audio), sample_rate_hz, settings.sample_rate_hz).reshape(-1)
     fp = fingerprint_samples(item_id, mono, settings)
-    return Fingerprint(fp.item_id, fp.spectrogram, fp.peak_frames, fp.peak_bins, fp.duration_s, digest)
+    return replace(fp, samples_hash=digest)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -44,27 +44,32 @@ def _load(path: Path, settings: FingerprintSettings) -> dict[tuple[str, int, int
             manifest = json.loads(str(data["manifest"]))
             if manifest.get("settings") != asdict(settings):
                 return {}
-            spectra, peaks = data["spectra"], data["peaks"]
+            spectra, peaks, waves = data["spectra"], data["peaks"], data["waveforms"]
             out = {}
             for entry in manifest["entries"]:
                 f0, f1, p0, p1 = entry["frames"][0], entry["frames"][1], entry["peaks"][0], entry["peaks"][1]
+                w = entry["waveform"]
                 out[(entry["path"], entry["size"], entry["mtime_ns"])] = Fingerprint(
                     entry["item_id"], np.array(spectra[f0:f1]), peaks[p0:p1, 0].copy(), peaks[p0:p1, 1].copy(),
-                    float(entry["duration_s"]), entry.get("samples_hash", ""))
+                    float(entry["duration_s"]), entry.get("samples_hash", ""), None if w is None else np.array(waves[w[0]:w[1]]))
             return out
     except (OSError, ValueError, KeyError, TypeError, IndexError):
         return {}  # a damaged cache is recomputed, never trusted
 
 
 def _save(path: Path, settings: FingerprintSettings, stamped: list[tuple[tuple[str, int, int], Fingerprint]]) -> None:
-    entries, spectra, peaks = [], [], []
-    frame, peak = 0, 0
+    entries, spectra, peaks, waves = [], [], [], []
+    frame, peak, sample = 0, 0, 0
     for (resolved, size, mtime_ns), fp in stamped:
+        span = None if fp.waveform is None else [sample, sample + fp.waveform.size]
         entries.append({"item_id": fp.item_id, "path": resolved, "size": size, "mtime_ns": mtime_ns,
                         "frames": [frame, frame + fp.frames], "peaks": [peak, peak + fp.peak_frames.size],
-                        "duration_s": fp.duration_s, "samples_hash": fp.samples_hash})
+                        "duration_s": fp.duration_s, "samples_hash": fp.samples_hash, "waveform": span})
         spectra.append(fp.spectrogram)
         peaks.append(np.stack([fp.peak_frames, fp.peak_bins], axis=1))
+        if fp.waveform is not None:
+            waves.append(fp.waveform.astype(np.float16))
+            sample += fp.waveform.size
         frame += fp.frames
         peak += fp.peak_frames.size
     manifest = json.dumps({"settings": asdict(settings), "entries": entries})
@@ -72,7 +77,8 @@ def _save(path: Path, settings: FingerprintSettings, stamped: list[tuple[tuple[s
         with temporary.open("wb") as handle:
             np.savez(handle, manifest=np.array(manifest),
                      spectra=np.concatenate(spectra) if spectra else np.zeros((0, settings.n_bins), np.uint8),
-                     peaks=np.concatenate(peaks).astype(np.int32) if peaks else np.zeros((0, 2), np.int32))
+                     peaks=np.concatenate(peaks).astype(np.int32) if peaks else np.zeros((0, 2), np.int32),
+                     waveforms=np.concatenate(waves) if waves else np.zeros(0, np.float16))
 
 
 def load_fingerprints(
@@ -97,7 +103,7 @@ def load_fingerprints(
             stamps[item_id] = stamp
             if stamp in cached:
                 hit = cached[stamp]
-                prints[item_id] = Fingerprint(item_id, hit.spectrogram, hit.peak_frames, hit.peak_bins, hit.duration_s, hit.samples_hash)
+                prints[item_id] = replace(hit, item_id=item_id)
                 continue
         jobs.append((item_id, str(path), settings))
     problems: list[Problem] = []

@@ -295,15 +295,18 @@ def process_audio(
 
     design = design_eq(setting, sample_rate_hz, options.strength)
     first = _first_pass(source, sample_rate_hz, channels, design, options, keep_equalised=True)
-    equalised = np.concatenate(first.equalised, axis=1) if first.equalised else np.zeros((channels, 0))
-    first.equalised.clear()
     prepared = None
-    if options.limiter:
+    if options.limiter and first.equalised:
         # samples already over the ceiling at the starting gain: limiting all but certain, so the make-up
         # passes will raise the gain; find the peaks for that at once (`DETECTION_HEADROOM_DB` lower)
-        certain = equalised.size > 0 and 20.0 * math.log10(max(float(np.max(np.abs(equalised))), 1e-300)) + first.gain_db > options.ceiling_dbtp
-        prepared = PreparedSignal(equalised, sample_rate_hz=sample_rate_hz, headroom_first=certain)
-        del equalised  # the prepared (padded) copy is the one used
+        sample_peak = max(float(np.max(np.abs(block))) for block in first.equalised)
+        certain = 20.0 * math.log10(max(sample_peak, 1e-300)) + first.gain_db > options.ceiling_dbtp
+        # the blocks go straight into the padded copy the limiter uses (one copy of the signal, not two)
+        prepared = PreparedSignal(first.equalised, sample_rate_hz=sample_rate_hz, headroom_first=certain)
+        equalised = None
+    else:
+        equalised = np.concatenate(first.equalised, axis=1) if first.equalised else np.zeros((channels, 0))
+    first.equalised.clear()
     result: list[np.ndarray] = []
 
     def render(gain_db: float, release_s: float | None) -> tuple[float | None, LimiterStats | None]:
@@ -457,6 +460,13 @@ def write_report_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
     return write_text_atomic(path, buffer.getvalue())
 
 
+def _single_dsp_thread() -> None:
+    """Worker initialiser of `apply_to_folder`: the DSP of this process runs on one thread."""
+    from sonolab.audio.threads import THREADS_VARIABLE
+
+    os.environ[THREADS_VARIABLE] = "1"
+
+
 def apply_to_folder(
     input_dir: str | Path,
     output_dir: str | Path,
@@ -485,7 +495,8 @@ def apply_to_folder(
             if on_file is not None:
                 on_file(rows[job[0]])
     else:  # spawn: the parent may hold torch's thread pools, which do not survive a fork
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        # one process per file already fills the cores: each runs its DSP on one thread
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_single_dsp_thread) as pool:
             futures = {pool.submit(_apply_one, job): job for job in jobs}
             for future in as_completed(futures):
                 job = futures[future]

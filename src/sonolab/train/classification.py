@@ -16,7 +16,7 @@ from rich.console import Console
 
 from sonolab.atomic import atomic_path, write_json_atomic
 from sonolab.audio.features import FeatureSettings, apply_reference_and_floor
-from sonolab.train.feature_section import logmel_settings
+from sonolab.train.feature_section import group_normalisation, logmel_settings
 from sonolab.errors import ConfigError, DatasetError
 from sonolab.train.metric_names import HEADLINE_METRICS, VALIDATION_METRICS
 
@@ -49,6 +49,7 @@ class ClassificationData:
     problems: list[dict[str, str]] = field(default_factory=list)
     waveforms: dict[str, np.ndarray] | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    groups_by_id: dict[str, str] = field(default_factory=dict)  # for features.group_normalisation
 
 
 def _ordered(values: Sequence[str]) -> list[str]:
@@ -87,11 +88,13 @@ def train_fold_seed(
     progress: bool = True,
     extra_callbacks: Sequence[Any] = (),
     waveforms: dict[str, np.ndarray] | None = None,
+    groups_by_id: dict[str, str] | None = None,
 ) -> dict[str, Any] | None:
     """Train and test one fold with one seed; writes metrics.json last (the completion marker).
 
     `waveforms` (mono, at the feature sample rate) are needed when the recipe enables `augment.waveform`:
-    the training items are then recomputed from augmented audio every epoch.
+    the training items are then recomputed from augmented audio every epoch. `groups_by_id` (item -> group)
+    is needed with `features.group_normalisation: per_group_standardise`.
     """
     import lightning as L
 
@@ -114,15 +117,19 @@ def train_fold_seed(
     augment = recipe["augment"]
 
     source = matrices_re_unity if hasattr(matrices_re_unity, "get") else _MappingSource(matrices_re_unity)
+    train_ids, val_ids, test_ids = partitions["train"], partitions["val"], partitions["test"]
+    if not train_ids or not val_ids or not test_ids:
+        raise DatasetError(f"fold {fold_name}: a partition is empty (train {len(train_ids)}, val {len(val_ids)}, test {len(test_ids)})")
+    statistics = fold_group_statistics(recipe, source, settings, [*train_ids, *val_ids, *test_ids], groups_by_id)
+
+    def of_items(ids: list[str]) -> list[Any] | None:
+        return None if statistics is None else [statistics[str(groups_by_id.get(i, i))] for i in ids]  # type: ignore[union-attr]
 
     def dataset(ids: list[str], crop: str, augmented: bool) -> SpectrogramDataset:
         matrices = ReferencedMatrices(source, ids, settings)
         return SpectrogramDataset(matrices, [labels_by_id[i] for i in ids], framing["target_frames"], settings.floor_db, crop, seed,
-                                  augment["spec_augment"] if augmented else None, augment["spectrogram_warp"] if augmented else None)
-
-    train_ids, val_ids, test_ids = partitions["train"], partitions["val"], partitions["test"]
-    if not train_ids or not val_ids or not test_ids:
-        raise DatasetError(f"fold {fold_name}: a partition is empty (train {len(train_ids)}, val {len(val_ids)}, test {len(test_ids)})")
+                                  augment["spec_augment"] if augmented else None, augment["spectrogram_warp"] if augmented else None,
+                                  of_items(ids))
     if augment.get("waveform", {}).get("enabled"):
         from sonolab.train.data import WaveformAugmentedDataset
 
@@ -130,7 +137,7 @@ def train_fold_seed(
             raise ConfigError("augment.waveform is enabled but no waveforms were loaded for the training partition")
         train_set = WaveformAugmentedDataset(
             [waveforms[i] for i in train_ids], [labels_by_id[i] for i in train_ids], settings, augment["waveform"],
-            framing["target_frames"], framing["crop"], seed, augment["spec_augment"], augment["spectrogram_warp"])
+            framing["target_frames"], framing["crop"], seed, augment["spec_augment"], augment["spectrogram_warp"], of_items(train_ids))
     else:
         train_set = dataset(train_ids, framing["crop"], augmented=True)
     val_set = dataset(val_ids, framing["eval_crop"], augmented=False)
@@ -153,8 +160,9 @@ def train_fold_seed(
     val_labels, val_probabilities = predict_probabilities(model, val_set)
     test_labels, test_probabilities = predict_probabilities(model, test_set)
     write_predictions(out_dir / "predictions.csv", test_ids, test_labels, test_probabilities, classes)
+    normalisation = group_normalisation(recipe["features"])
     save_model(out_dir, model, recipe["model"], classes, settings, framing,
-               extra={"fold": fold_name, "seed": seed, "best_epoch": outcome.best_epoch})
+               extra={"fold": fold_name, "seed": seed, "best_epoch": outcome.best_epoch, "group_normalisation": normalisation})
     record = {
         "fold": fold_name, "seed": seed,
         "counts": {"train": len(train_ids), "val": len(val_ids), "test": len(test_ids)},
@@ -167,6 +175,20 @@ def train_fold_seed(
     }
     write_json_atomic(metrics_path, record)
     return record
+
+
+def fold_group_statistics(recipe: dict[str, Any], source: Any, settings: FeatureSettings, item_ids: Sequence[str],
+                          groups_by_id: dict[str, str] | None) -> dict[str, Any] | None:
+    """With `features.group_normalisation: per_group_standardise`, each group's per-band statistics over its own
+    items of this fold (all partitions: no labels are read; for the test group this is transductive, and the
+    report says so), on the fold's referenced and floored dB matrices; otherwise None."""
+    if group_normalisation(recipe["features"]) != "per_group_standardise":
+        return None
+    from sonolab.data.group_normalisation import group_band_statistics
+
+    if groups_by_id is None:
+        raise ConfigError("features.group_normalisation: per_group_standardise needs each item's group (the dataset gave none)")
+    return group_band_statistics(lambda i: apply_reference_and_floor(source.get(i), settings), groups_by_id, item_ids)
 
 
 class _MappingSource:
@@ -232,7 +254,7 @@ class ClassificationTask:
 
         from sonolab.train.feature_section import refuse_non_logmel
 
-        refuse_non_logmel(recipe["features"], self.name)
+        refuse_non_logmel(recipe["features"], self.name, group_normalisation_allowed=True)
         AugmentSettings.from_dict({k: v for k, v in recipe["augment"]["waveform"].items() if k != "enabled"})
         settings = logmel_settings(recipe["features"])
         if recipe["model"].get("name") == "aisfx_cnn9":
@@ -280,12 +302,17 @@ class ClassificationTask:
             failures = [failure_dict(failure) for failure in cache.failures]
         classes = list(index.classes)
         usable = set(cache.item_ids)
+        extras: dict[str, Any] = {"classes": classes, "feature_cache": str(directory)}
+        if group_normalisation(recipe["features"]) == "per_group_standardise":
+            extras["notes"] = ["Group normalisation: every mel band standardised per group with that group's own mean and std over "
+                               "all its frames, computed without labels; for each fold's test group(s) this used their own "
+                               "unlabelled recordings (transductive)."]
         return ClassificationData(
             cache=cache, labels_by_id={item.item_id: classes.index(item.label) for item in index.items}, classes=classes,
             usable=usable, problems=failures, waveforms=load_training_waveforms(recipe, index, folds, usable, progress),
-            extras={"classes": classes, "feature_cache": str(directory)})
+            extras=extras, groups_by_id={item.item_id: str(item.group) for item in index.items})
 
     def run(self, recipe: dict[str, Any], prepared: ClassificationData, fold: str, partitions: dict[str, list[str]], seed: int,
             out_dir: Path, resume: bool, progress: bool) -> dict[str, Any] | None:
         return train_fold_seed(recipe, fold, partitions, seed, prepared.cache, prepared.labels_by_id, prepared.classes, out_dir,
-                               resume=resume, progress=progress, waveforms=prepared.waveforms)
+                               resume=resume, progress=progress, waveforms=prepared.waveforms, groups_by_id=prepared.groups_by_id)

@@ -46,9 +46,14 @@ class SpectrogramDataset(Dataset):
         seed: int = 0,
         spec_augment: dict[str, Any] | None = None,
         spectrogram_warp: dict[str, Any] | None = None,
+        group_statistics: Sequence[Any] | None = None,
     ) -> None:
         if len(matrices) != len(labels):
             raise ValueError("matrices and labels differ in length")
+        if group_statistics is not None and len(group_statistics) != len(labels):
+            raise ValueError("group statistics and labels differ in length")
+        # per item, its group's `BandStatistics` (features.group_normalisation): applied to the framed input
+        self.group_statistics = None if group_statistics is None else list(group_statistics)
         self.matrices = list(matrices)
         self.labels = [int(label) for label in labels]
         self.target_frames = int(target_frames)
@@ -67,8 +72,10 @@ class SpectrogramDataset(Dataset):
 
     def features(self, index: int, epoch: int = 0) -> np.ndarray:
         rng = item_rng(self.seed, epoch, index)
-        return augment_and_frame(self.matrix(index, rng), rng, self.target_frames, self.floor_db, self.crop,
-                                 self.spectrogram_warp, self.spec_augment)
+        framed = augment_and_frame(self.matrix(index, rng), rng, self.target_frames, self.floor_db, self.crop,
+                                   self.spectrogram_warp, self.spec_augment)
+        # after framing: padding and masks (the floor, i.e. silence) are standardised like the group's own silence
+        return framed if self.group_statistics is None else self.group_statistics[index].standardise(framed)
 
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, int]:
         index, epoch = key if isinstance(key, tuple) else (key, 0)
@@ -113,11 +120,11 @@ class WaveformAugmentedDataset(SpectrogramDataset):
 
     def __init__(self, waveforms: Sequence[np.ndarray], labels: Sequence[int], settings: Any, waveform_augment: dict[str, Any],
                  target_frames: int, crop: str = "random", seed: int = 0, spec_augment: dict[str, Any] | None = None,
-                 spectrogram_warp: dict[str, Any] | None = None) -> None:
+                 spectrogram_warp: dict[str, Any] | None = None, group_statistics: Sequence[Any] | None = None) -> None:
         from sonolab.audio.augment import AugmentSettings, WaveformAugmenter
 
         super().__init__([np.empty((0, 0), np.float32)] * len(waveforms), labels, target_frames, settings.floor_db, crop, seed,
-                         spec_augment, spectrogram_warp)
+                         spec_augment, spectrogram_warp, group_statistics)
         self.waveforms = [np.asarray(w, dtype=np.float32) for w in waveforms]
         self.settings = settings
         self.augmenter = WaveformAugmenter(AugmentSettings.from_dict(_enabled_options(waveform_augment) or {}), seed)

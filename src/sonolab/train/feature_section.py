@@ -114,8 +114,9 @@ def check_inputs(section: dict[str, Any] | None) -> None:
         raise ConfigError(f"features.ablation must be true or false, got {(section or {})['ablation']!r}")
 
 
-def refuse_non_logmel(section: dict[str, Any] | None, task: str) -> None:
-    """Tasks that train networks on log-mels refuse other feature kinds, several kinds, lyrics and group normalisation."""
+def refuse_non_logmel(section: dict[str, Any] | None, task: str, group_normalisation_allowed: bool = False) -> None:
+    """Tasks that train networks on log-mels refuse other feature kinds, several kinds, lyrics and (unless the task
+    implements it: `group_normalisation_allowed`) group normalisation."""
     for key in ("extra", "lyrics"):
         if (section or {}).get(key):
             raise ConfigError(f"features.{key} is implemented by the classical task only, not by the {task} task (fix: "
@@ -123,6 +124,6 @@ def refuse_non_logmel(section: dict[str, Any] | None, task: str) -> None:
     if feature_kind(section) != "logmel":
         raise ConfigError(f"features.kind {feature_kind(section)!r} is not implemented by the {task} task, which trains on "
                           "log-mels (fix: task: classical for embeddings, functionals and openSMILE, or features.kind: logmel)")
-    if group_normalisation(section) != "none":
-        raise ConfigError(f"features.group_normalisation is not implemented by the {task} task (fix: task: classical, or "
+    if group_normalisation(section) != "none" and not group_normalisation_allowed:
+        raise ConfigError(f"features.group_normalisation is not implemented by the {task} task (fix: task: classical or classification, or "
                           "features.group_normalisation: none)")

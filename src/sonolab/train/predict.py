@@ -33,14 +33,56 @@ def model_dirs(run_dir: str | Path) -> list[Path]:
     return found
 
 
-def features_for_file(path: str | Path, settings: FeatureSettings, framing: dict[str, Any]) -> np.ndarray:
-    """The `(1, n_mels, target_frames)` model input for one audio file."""
+def matrix_for_file(path: str | Path, settings: FeatureSettings) -> np.ndarray:
+    """One audio file's referenced, floored log-mel `(n_mels, frames)`, before framing."""
     from sonolab.audio.io import load_audio
 
     audio, sample_rate_hz = load_audio(path, target_sample_rate_hz=settings.sample_rate_hz, mono=True)
-    matrix = apply_reference_and_floor(log_mel_re_unity(audio, sample_rate_hz, settings), settings)
-    fitted = fit_frames(matrix, int(framing["target_frames"]), settings.floor_db, framing.get("eval_crop", "middle"))
-    return fitted.features[None].astype(np.float32)
+    return apply_reference_and_floor(log_mel_re_unity(audio, sample_rate_hz, settings), settings)
+
+
+def frame_matrix(matrix: np.ndarray, settings: FeatureSettings, framing: dict[str, Any], statistics: Any = None) -> np.ndarray:
+    """The `(1, n_mels, target_frames)` model input of a matrix (evaluation crop; standardised by its group's
+    `BandStatistics` when the model was trained with group normalisation)."""
+    fitted = fit_frames(matrix, int(framing["target_frames"]), settings.floor_db, framing.get("eval_crop", "middle")).features
+    return (fitted if statistics is None else statistics.standardise(fitted))[None].astype(np.float32)
+
+
+def features_for_file(path: str | Path, settings: FeatureSettings, framing: dict[str, Any]) -> np.ndarray:
+    """The `(1, n_mels, target_frames)` model input for one audio file."""
+    return frame_matrix(matrix_for_file(path, settings), settings, framing)
+
+
+def _group_normalised(meta: dict[str, Any]) -> bool:
+    return meta.get("group_normalisation", "none") == "per_group_standardise"
+
+
+def model_inputs(paths: Sequence[str | Path], meta: dict[str, Any], groups: Sequence[str] | None = None) -> tuple[list[np.ndarray | None], dict[str, str]]:
+    """Each path's model input for a saved model (None where the file failed) and the failures (path -> reason).
+
+    A model trained with group normalisation standardises each group by that group's own statistics over the
+    given files (`groups`: one id per path; None: all the files form one group), as in training."""
+    from sonolab.data.group_normalisation import band_statistics
+
+    settings = meta["feature_settings_object"]
+    matrices: list[np.ndarray | None] = []
+    failures: dict[str, str] = {}
+    for path in paths:
+        try:
+            matrices.append(matrix_for_file(path, settings))
+        except (AudioLoadError, TypeError) as error:
+            failures[str(path)] = str(error)
+            matrices.append(None)
+    statistics: dict[str, Any] = {}
+    if _group_normalised(meta):
+        row_groups = list(groups) if groups is not None else ["files"] * len(paths)
+        for group in dict.fromkeys(row_groups):
+            members = [m for m, g in zip(matrices, row_groups) if g == group and m is not None]
+            if members:
+                statistics[group] = band_statistics(members)
+    inputs = [None if matrix is None else frame_matrix(matrix, settings, meta["framing"], statistics.get(row_groups[i]) if statistics else None)
+              for i, matrix in enumerate(matrices)]
+    return inputs, failures
 
 
 @torch.no_grad()
@@ -53,23 +95,21 @@ def predict_files(run_dir: str | Path, files: Sequence[str | Path]) -> dict[str,
     classes: list[str] | None = None
     sums: dict[str, np.ndarray] = {}
     failures: dict[str, str] = {}
+    notes: set[str] = set()
     for directory in directories:
         model, meta = load_model(directory)
         if classes is None:
             classes = meta["classes"]
         elif meta["classes"] != classes:
             raise SonolabError(f"{directory}: its classes differ from the other models of {run_dir}")
-        settings = meta["feature_settings_object"]
-        for file in files:
+        inputs, failed = model_inputs(files, meta)
+        failures.update(failed)
+        notes.update(["group normalisation: the given files were standardised together, as one group (one speaker)"] if _group_normalised(meta) else [])
+        for file, features in zip(files, inputs):
             key = str(file)
-            if key in failures:
+            if key in failures or features is None:
                 continue
-            try:
-                features = torch.from_numpy(features_for_file(file, settings, meta["framing"]))[None]
-            except AudioLoadError as error:
-                failures[key] = str(error)
-                continue
-            probabilities = torch.softmax(model(features).float(), dim=1)[0].numpy()
+            probabilities = torch.softmax(model(torch.from_numpy(features)[None]).float(), dim=1)[0].numpy()
             sums[key] = sums.get(key, 0) + probabilities
     assert classes is not None
     predictions = []
@@ -81,7 +121,8 @@ def predict_files(run_dir: str | Path, files: Sequence[str | Path]) -> dict[str,
         probabilities = sums[key] / len(directories)
         predictions.append({"file": key, "label": classes[int(np.argmax(probabilities))],
                             "probabilities": {name: float(value) for name, value in zip(classes, probabilities)}})
-    return {"models": [str(d) for d in directories], "classes": classes, "predictions": predictions, "failed": len(failures)}
+    result = {"models": [str(d) for d in directories], "classes": classes, "predictions": predictions, "failed": len(failures)}
+    return {**result, "note": "; ".join(sorted(notes))} if notes else result
 
 
 @torch.no_grad()
@@ -108,14 +149,13 @@ def evaluate_run(run_dir: str | Path, root: str | Path | None = None, progress: 
         if fold is None:
             raise SonolabError(f"{directory}: its fold is not in {run_dir / 'splits.json'}")
         labels, probabilities, failed = [], [], []
-        for item_id in fold.test:
-            path = splits.resolve_path(item_id, Path(root) if root else None)
-            try:
-                features = torch.from_numpy(features_for_file(path, meta["feature_settings_object"], meta["framing"]))[None]
-            except (AudioLoadError, TypeError) as error:
-                failed.append({"item_id": item_id, "reason": str(error)})
+        paths = [splits.resolve_path(item_id, Path(root) if root else None) for item_id in fold.test]
+        inputs, failures = model_inputs(paths, meta, [str(splits.groups.get(item_id, item_id)) for item_id in fold.test])
+        for item_id, path, features in zip(fold.test, paths, inputs):
+            if features is None:
+                failed.append({"item_id": item_id, "reason": failures[str(path)]})
                 continue
-            probabilities.append(torch.softmax(model(features).float(), dim=1)[0].numpy())
+            probabilities.append(torch.softmax(model(torch.from_numpy(features)[None]).float(), dim=1)[0].numpy())
             labels.append(classes.index(splits.labels[item_id]))
         scores = classification_metrics(labels, np.stack(probabilities), classes)
         results.append({"fold": fold.name, "seed": meta.get("seed"), "model": str(directory), "failed": failed, **scores})

@@ -1,0 +1,111 @@
+"""Short clips (spoken-word length): copies that keep the waveform are confirmed by waveform phase coherence,
+and distinct takes of one generated 'word' by one 'speaker' are not flagged even where their spectrograms
+match as closely as a copy's."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from sonolab.audio.io import resample
+from sonolab.data.content_index import SearchSettings, find_copies, waveform_coherence
+from sonolab.data.copy_kinds import make_copy
+from sonolab.data.fingerprint import FingerprintSettings, fingerprint_samples
+from sonolab.data.fingerprint_store import load_fingerprints
+
+SETTINGS = FingerprintSettings()
+SR = 16000
+
+
+def word(take_seed: int, duration_s: float = 0.5) -> np.ndarray:
+    """One take of a voiced 'word' by one 'speaker': a falling F0 contour (fixed shape), harmonics under
+    three fixed formants (falling 6 dB per octave), a noise onset. Each take varies as a speaker's does: overall pitch (+/-0.3
+    semitones), length (+/-4 %), slow F0 wander (0.5 %) and new noise, so the harmonics' phases drift
+    against another take's while the spectrogram stays very close."""
+    rng = np.random.default_rng(take_seed)
+    n = int(duration_s * rng.uniform(0.96, 1.04) * SR)
+    t = np.arange(n) / SR
+    wander = np.cumsum(rng.standard_normal(n)) / np.sqrt(n)
+    wander = 0.005 * (wander - wander.mean()) / (wander.std() or 1.0)
+    f0 = 120.0 * 2 ** (rng.uniform(-0.3, 0.3) / 12) * (1.1 - 0.2 * t / t[-1]) * (1 + wander)
+    phase = 2 * np.pi * np.cumsum(f0) / SR
+    out = np.zeros(n)
+    for h in range(1, 30):
+        f = h * f0
+        gain = sum(np.exp(-0.5 * ((f - c) / w) ** 2) for c, w in ((500, 120), (1500, 200), (2500, 300))) + 0.05
+        out += gain / h * np.sin(h * phase) * (f < 3800)  # voiced speech falls ~6 dB per octave
+    envelope = np.minimum(1, t / 0.03) * np.minimum(1, (t[-1] - t) / 0.08)
+    noise = rng.standard_normal(n) * np.exp(-t / 0.03) * 0.5
+    out = out * envelope + noise
+    pad = np.zeros(int(0.05 * SR))
+    clip = np.concatenate([pad, out, pad]) + 0.001 * rng.standard_normal(n + 2 * pad.size)
+    return (0.5 * clip / np.max(np.abs(clip))).astype(np.float32)
+
+
+def fp(name: str, samples: np.ndarray, sample_rate_hz: int = SR):
+    mono = resample(np.asarray(samples, np.float32)[None, :], sample_rate_hz, SETTINGS.sample_rate_hz)[0]
+    return fingerprint_samples(name, mono, SETTINGS)
+
+
+@pytest.fixture(scope="module")
+def takes():
+    return {f"take{i}": word(i) for i in range(8)}
+
+
+def test_waveform_coherence_finds_the_lag_of_a_noisy_inverted_copy_and_rejects_a_second_take(takes):
+    first = takes["take0"]
+    shifted = np.concatenate([np.zeros(int(0.02 * SR), np.float32), -0.3 * first])
+    noisy = make_copy(shifted, SR, ("noise_10_20db",), np.random.default_rng(3)).samples
+    a, b, other = fp("a", first).waveform, fp("b", noisy).waveform, fp("c", takes["take1"]).waveform
+    search = SearchSettings()
+    coherence, lag_s = waveform_coherence(a, b, 0.016, SETTINGS.waveform_rate_hz, search)  # the spectrogram's lag, 4 ms off
+    assert coherence >= search.coherence_threshold
+    assert lag_s == pytest.approx(0.02, abs=0.0015)
+    assert waveform_coherence(b, a, -0.02, SETTINGS.waveform_rate_hz, search)[0] == pytest.approx(coherence, abs=0.02)
+    assert waveform_coherence(a, other, 0.0, SETTINGS.waveform_rate_hz, search)[0] < 0.6
+
+
+KINDS = [("shift_trim",), ("polarity",), ("gain",), ("noise_10_20db",), ("resample",), ("mp3",), ("bit_depth",),
+         ("shift_trim", "noise_10_20db"), ("polarity", "mp3")]
+
+
+@pytest.mark.parametrize("kinds", KINDS, ids=["+".join(k) for k in KINDS])
+def test_copies_of_a_short_word_are_flagged_by_coherence_and_takes_are_not(kinds, takes):
+    rng = np.random.default_rng(sum(map(ord, "+".join(kinds))))
+    copy = make_copy(takes["take2"], SR, kinds, rng)
+    samples = np.round(copy.samples * 127) / 127 if copy.subtype == "PCM_U8" else copy.samples
+    prints = [fp(name, audio) for name, audio in takes.items()] + [fp("copy", samples, copy.sample_rate_hz)]
+    matches = find_copies(prints, SETTINGS)
+    assert [{m.first, m.second} for m in matches] == [{"take2", "copy"}]
+    [match] = matches
+    assert match.coherence >= SearchSettings().coherence_threshold
+    assert "waveform coherence" in match.describe() and match.to_dict()["coherence"] == round(match.coherence, 4)
+    sign = 1 if match.first == "take2" else -1
+    assert sign * match.pitch_semitones == pytest.approx(0.0, abs=0.2)
+    assert sign * match.lag_s == pytest.approx(-copy.lag_s, abs=0.02)
+
+
+def test_takes_that_match_as_closely_as_copies_in_the_spectrogram_are_not_flagged(takes):
+    """The hard negatives: these takes score above the (long-clip) spectrogram threshold, so the
+    spectrogram alone would flag them; their waveforms are not coherent."""
+    search = SearchSettings()
+    prints = [fp(name, audio) for name, audio in takes.items()]
+    everything = find_copies(prints, SETTINGS, search, all_scores=True)
+    assert max(m.score for m in everything) >= search.threshold  # a hard negative, not an easy one
+    assert all(m.coherence < search.coherence_threshold for m in everything)
+    assert find_copies(prints, SETTINGS, search) == []
+
+
+def test_the_fingerprint_cache_keeps_short_waveforms_only(tmp_path):
+    short, long = tmp_path / "short.wav", tmp_path / "long.wav"
+    sf.write(str(short), word(5), SR)
+    sf.write(str(long), np.tile(word(6), 7), SR)  # 4.2 s: over waveform_max_s
+    paths = {"short": short, "long": long}
+    first, _, counts = load_fingerprints(paths, SETTINGS, tmp_path / "cache", workers=1)
+    again, _, counts_again = load_fingerprints(paths, SETTINGS, tmp_path / "cache", workers=1)
+    assert counts["computed"] == 2 and counts_again["reused"] == 2
+    assert again["long"].waveform is None and first["long"].waveform is None
+    assert again["short"].waveform.dtype == np.float16
+    assert again["short"].waveform.size == pytest.approx(first["short"].duration_s * SETTINGS.waveform_rate_hz, abs=2)
+    np.testing.assert_array_equal(again["short"].waveform, first["short"].waveform)
