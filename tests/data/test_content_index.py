@@ -214,7 +214,10 @@ def test_long_clips_are_shortlisted_by_peak_triplets_for_every_kind_of_copy():
         assert sign * match.pitch_semitones == pytest.approx(copy.pitch_semitones, abs=0.35), name
         assert tempo == pytest.approx(copy.tempo_ratio, rel=0.02), name
         assert sign * match.lag_s == pytest.approx(-copy.lag_s, abs=0.02), name
-    flagged = {frozenset((m.first, m.second)) for m in find_copies(prints, SETTINGS, search)}
+    default = find_copies(prints, SETTINGS, search)
+    assert len(shortlist(prints, SETTINGS, search)) >= 64  # enough candidates for the forked workers to be used
+    assert find_copies(prints, SETTINGS, search, workers=2) == default  # two processes: the same matches
+    flagged = {frozenset((m.first, m.second)) for m in default}
     assert frozenset(("long1", "take")) not in flagged
     assert all(len({n.split("_")[0] for n in pair}) == 1 or "long2" in pair for pair in flagged)
     for kind in ("shift_trim", "polarity", "gain", "noise_10_20db", "reverb", "resample", "mp3", "bit_depth"):
