@@ -163,7 +163,13 @@ def test_long_clips_are_searched_coarse_to_fine_and_aligned(kinds):
     sign = 1 if match.first == "long1" else -1
     tempo = match.tempo_ratio if sign == 1 else 1 / match.tempo_ratio
     assert tempo == pytest.approx(copy.tempo_ratio, rel=0.02)
-    assert sign * match.lag_s == pytest.approx(-copy.lag_s, abs=0.02)
+    # the middle of the first clip is the search's pivot: where it lands in the second must be right to
+    # 20 ms (the lag at the first frame also carries the tempo's error times half the clip)
+    first, second = (sources["long1"], copy.samples) if sign == 1 else (copy.samples, sources["long1"])
+    middle_s = first.size / SR / 2
+    truth_tempo = copy.tempo_ratio if sign == 1 else 1 / copy.tempo_ratio
+    truth_lag_s = -copy.lag_s if sign == 1 else copy.lag_s / copy.tempo_ratio
+    assert match.lag_s + match.tempo_ratio * middle_s == pytest.approx(truth_lag_s + truth_tempo * middle_s, abs=0.02)
     assert match.score > max(m.score for m in matches if m is not match) + 0.15
 
 
@@ -175,3 +181,46 @@ def test_a_pitch_or_tempo_match_covering_little_of_the_shorter_clip_needs_more_s
     assert required_score(2.0, search, 5.0, transformed=False) == pytest.approx(search.threshold)  # an overlapping slice
     assert required_score(1.0, search, 5.0, transformed=True) == pytest.approx(search.short_threshold)
     assert search.threshold < required_score(3.0, search, 5.0, transformed=True) < search.short_threshold
+
+
+def test_long_clips_are_shortlisted_by_peak_triplets_for_every_kind_of_copy():
+    """5 s clips take the triplet index: every single kind of copy of a long clip is shortlisted with
+    its source and aligned with the lag, pitch and tempo that were done; every kind but the phase
+    vocoder's (pitch, stretch: under the threshold, see UNDER_THRESHOLD) is flagged, a second take of
+    one source (long1) and the other sources are not, and a set of short clips takes the pair index alone."""
+    from sonolab.data.content_index import _pair_shortlist, shortlist
+
+    search = SearchSettings()
+    assert 5.0 > search.triplets_above_s > 2.0
+    sources = {f"long{i}": melody(60 + i, duration_s=5.0) for i in range(4)}
+    prints = [fp(name, audio) for name, audio in sources.items()] + [fp("take", melody(61, take_seed=7, duration_s=5.0))]
+    kinds = [("shift_trim",), ("polarity",), ("gain",), ("noise_10_20db",), ("reverb",), ("resample",), ("pitch",), ("stretch",),
+             ("mp3",), ("bit_depth",)]
+    copies = {}
+    for number, kind in enumerate(kinds):
+        copy = make_copy(sources["long2"], SR, kind, np.random.default_rng(100 + number))
+        samples = np.round(copy.samples * 127) / 127 if copy.subtype == "PCM_U8" else copy.samples
+        copies[f"copy_{kind[0]}"] = copy
+        prints.append(fp(f"copy_{kind[0]}", samples, copy.sample_rate_hz))
+    names = [p.item_id for p in prints]
+    found = {frozenset((names[c.first], names[c.second])): c for c in shortlist(prints, SETTINGS, search)}
+    assert [name for name in copies if frozenset(("long2", name)) not in found] == []
+    every_score = find_copies(prints, SETTINGS, SearchSettings(give_up_margin=1.0), all_scores=True)
+    aligned = {frozenset((m.first, m.second)): m for m in every_score}
+    for name, copy in copies.items():
+        match = aligned[frozenset(("long2", name))]
+        sign = 1 if match.first == "long2" else -1
+        tempo = match.tempo_ratio if sign == 1 else 1 / match.tempo_ratio
+        assert sign * match.pitch_semitones == pytest.approx(copy.pitch_semitones, abs=0.35), name
+        assert tempo == pytest.approx(copy.tempo_ratio, rel=0.02), name
+        assert sign * match.lag_s == pytest.approx(-copy.lag_s, abs=0.02), name
+    default = find_copies(prints, SETTINGS, search)
+    assert len(shortlist(prints, SETTINGS, search)) >= 64  # enough candidates for the forked workers to be used
+    assert find_copies(prints, SETTINGS, search, workers=2) == default  # two processes: the same matches
+    flagged = {frozenset((m.first, m.second)) for m in default}
+    assert frozenset(("long1", "take")) not in flagged
+    assert all(len({n.split("_")[0] for n in pair}) == 1 or "long2" in pair for pair in flagged)
+    for kind in ("shift_trim", "polarity", "gain", "noise_10_20db", "reverb", "resample", "mp3", "bit_depth"):
+        assert frozenset(("long2", f"copy_{kind}")) in flagged, kind
+    short = [fp(name, audio) for name, audio in {"a": melody(1), "b": melody(2), "c": melody(1, take_seed=3)}.items()]
+    assert shortlist(short, SETTINGS, search) == _pair_shortlist(short, SETTINGS, search, None)

@@ -216,7 +216,7 @@ def _audio_leaks(
     def crosses(first: str, second: str) -> bool:
         return frozenset((first, second)) not in identical_pairs and _crosses_partitions((first, second), placements)
 
-    near_pairs: list[Match] = find_copies(prints, settings, search, keep_pair=crosses, progress=progress)
+    near_pairs: list[Match] = find_copies(prints, settings, search, keep_pair=crosses, progress=progress, workers=workers)
     report.near_identical_pairs = len(near_pairs)
     for fold, placement in zip(splits.folds, placements):
         for same in identical_sets:

@@ -9,7 +9,9 @@ Two steps (see `sonolab.data.fingerprint` for the representation):
    scales the time step, so each clip is queried at a small grid of duration ratios. Matching hashes
    vote for (clip, other clip, ratio, time offset); the cells with the most votes give each clip a
    few candidates, with a line fit of their matched peak times (ratio and lag) and their median
-   frequency shift (pitch).
+   frequency shift (pitch). Pairs of clips both longer than `triplets_above_s` are shortlisted from
+   peak triplets instead (two frequency steps and the ratio of two time steps: unchanged by pitch
+   shift and time stretch, and specific enough that the index scales to tens of thousands of clips).
 2. Confirmation (precise): the two log-frequency spectrograms are aligned at the candidate's ratio,
    lag and pitch and refined coarse to fine; the score is the correlation of their dB levels over the
    cells loud in both, each frequency bin centred on its own mean (a fixed filter, EQ or codec band
@@ -73,6 +75,14 @@ class SearchSettings:
     batch_matches: int = 4_000_000
     partial_fraction: float = 0.8  # a pitch/tempo match covering less of the shorter clip needs more score ...
     partial_floor_fraction: float = 0.2  # ... up to `short_threshold` here
+    triplets_above_s: float = 2.5  # clips longer than this are shortlisted among each other by peak triplets ...
+    triplet_fan_out: int = 5  # ... of an anchor and two of its next this many peaks ...
+    triplet_min_span_frames: int = 4  # ... spanning at least this ...
+    triplet_ratio_levels: int = 8  # ... hashed with their time-step ratio in this many levels ...
+    triplet_step_bins: int = 2  # ... their two frequency steps in units of this many bins ...
+    triplet_span_step: float = 0.4  # ... and their span in levels this wide (natural log) ...
+    triplet_vote_error: float = 0.0  # a match votes at its nearest grid ratio (and those within this many rounding errors)
+    triplet_max_bucket: int = 16  # ... and a key shared by more triplets than this is not looked up (no evidence)
     pool: int = 4  # frames averaged for the coarse search of long clips ...
     pool_above_s: float = 2.5  # ... when both are longer than this
     # short clips (both with a waveform in their fingerprints): see `waveform_coherence`
@@ -161,7 +171,27 @@ def pitch_bins_limit(settings: FingerprintSettings, search: SearchSettings) -> i
 
 
 def shortlist(prints: Sequence[Fingerprint], settings: FingerprintSettings, search: SearchSettings) -> list[Candidate]:
-    """Candidate copy pairs (each unordered pair once, the direction with most votes)."""
+    """Candidate copy pairs (each unordered pair once, the direction with most votes).
+
+    Pairs of clips both longer than `triplets_above_s` come from the peak-triplet index
+    (`_triplet_shortlist`), every other pair from the peak-pair index."""
+    long = np.array([fp.duration_s > search.triplets_above_s for fp in prints], dtype=bool)
+    if not long.any():
+        return _pair_shortlist(prints, settings, search, None)
+    best: dict[tuple[int, int], Candidate] = {}
+    found = _triplet_shortlist(prints, np.flatnonzero(long), settings, search)
+    if not long.all():
+        found += _pair_shortlist(prints, settings, search, ~long)
+    for candidate in found:
+        pair = (min(candidate.first, candidate.second), max(candidate.first, candidate.second))
+        if pair not in best or candidate.votes > best[pair].votes:
+            best[pair] = candidate
+    return sorted(best.values(), key=lambda c: (c.first, c.second))
+
+
+def _pair_shortlist(prints: Sequence[Fingerprint], settings: FingerprintSettings, search: SearchSettings,
+                    queries: np.ndarray | None) -> list[Candidate]:
+    """The peak-pair index over all `prints`, queried by the clips where `queries` is true (default: all)."""
     pairs = [peak_pairs(fp, search) for fp in prints]
     item_of = np.concatenate([np.full(p[0].size, i, dtype=np.int64) for i, p in enumerate(pairs)]) if pairs else np.zeros(0, np.int64)
     if item_of.size == 0:
@@ -178,16 +208,152 @@ def shortlist(prints: Sequence[Fingerprint], settings: FingerprintSettings, sear
     best: dict[tuple[int, int], Candidate] = {}
     batch: list[int] = []
     budget = 0.0
-    for index, p in enumerate(pairs):
+    asking = [index for index in range(len(pairs)) if queries is None or queries[index]]
+    for number, index in enumerate(asking):
         batch.append(index)
-        budget += p[0].size * len(ratios) * 3 * mean_bucket
-        if budget >= search.batch_matches or index == len(pairs) - 1:
+        budget += pairs[index][0].size * len(ratios) * 3 * mean_bucket
+        if budget >= search.batch_matches or number == len(asking) - 1:
             for candidate in _query_batch(batch, pairs, ref_key, ref_item, ref_frame, ref_bin, ratios, max_pitch, search):
                 pair = (min(candidate.first, candidate.second), max(candidate.first, candidate.second))
                 if pair not in best or candidate.votes > best[pair].votes:
                     best[pair] = candidate
             batch, budget = [], 0
     return sorted(best.values(), key=lambda c: (c.first, c.second))
+
+
+def peak_triplets(fp: Fingerprint, search: SearchSettings) -> tuple[np.ndarray, ...]:
+    """(anchor frame, anchor bin, span, ratio, bin step 1, bin step 2) of each anchor with two of its
+    next `triplet_fan_out` peaks in later frames (t1 < t2 <= t3, span t3 - t1, ratio (t2 - t1) / span)."""
+    frames, bins = fp.peak_frames.astype(np.int64), fp.peak_bins.astype(np.int64)
+    count = frames.size
+    empty = np.zeros(0, dtype=np.int64)
+    if count < 3:
+        return empty, empty, empty, np.zeros(0), empty, empty
+    window = search.triplet_fan_out * 4
+    anchors = np.repeat(np.arange(count), window)
+    targets = anchors + np.tile(np.arange(1, window + 1), count)
+    valid = targets < count
+    targets = np.minimum(targets, count - 1)
+    steps = frames[targets] - frames[anchors]
+    valid &= (steps >= 1) & (steps <= search.max_pair_frames) & (np.abs(bins[targets] - bins[anchors]) <= search.max_pair_bins)
+    valid = valid.reshape(count, window)
+    slot = np.cumsum(valid, axis=1) - 1
+    # the first `triplet_fan_out` valid targets of each anchor, in (anchor, slot) order
+    chosen = np.full((count, search.triplet_fan_out), -1, dtype=np.int64)
+    rows, columns = np.nonzero(valid & (slot < search.triplet_fan_out))
+    chosen[rows, slot[rows, columns]] = targets.reshape(count, window)[rows, columns]
+    first_slot, second_slot = np.triu_indices(search.triplet_fan_out, k=1)
+    second, third = chosen[:, first_slot].reshape(-1), chosen[:, second_slot].reshape(-1)
+    anchor = np.repeat(np.arange(count), first_slot.size)
+    ok = (second >= 0) & (third >= 0)
+    anchor, second, third = anchor[ok], second[ok], third[ok]
+    span = frames[third] - frames[anchor]
+    ok = span >= search.triplet_min_span_frames
+    anchor, second, third, span = anchor[ok], second[ok], third[ok], span[ok]
+    ratio = (frames[second] - frames[anchor]) / span
+    return frames[anchor], bins[anchor], span, ratio, bins[second] - bins[anchor], bins[third] - bins[anchor]
+
+
+def _triplet_key(band: np.ndarray, step_1: np.ndarray, step_2: np.ndarray, level: np.ndarray, span_level: np.ndarray,
+                 search: SearchSettings) -> np.ndarray:
+    # frequency steps in units of `triplet_step_bins`: a fractional pitch shift moves each peak by the
+    # floor or the ceiling of the shift in bins, so a step may change by one bin
+    unit = search.triplet_step_bins
+    width = 2 * search.max_pair_bins // unit + 2
+    first = (step_1 + search.max_pair_bins) // unit
+    second = (step_2 + search.max_pair_bins) // unit
+    steps = (band * width + first) * width + second
+    return (steps * search.triplet_ratio_levels + level) * 64 + np.clip(span_level, 0, 63)
+
+
+def _span_level(span: np.ndarray, search: SearchSettings) -> np.ndarray:
+    return np.floor(np.log(np.maximum(span, 1)) / search.triplet_span_step).astype(np.int64)
+
+
+def _triplet_shortlist(prints: Sequence[Fingerprint], members: np.ndarray, settings: FingerprintSettings,
+                       search: SearchSettings) -> list[Candidate]:
+    """Candidates among `members` (long clips) from hashed peak triplets.
+
+    Hand-written (after Six and Leman's Panako): the frequency steps of a triplet are unchanged by a
+    pitch shift on the log-frequency axis and the ratio of its two time steps by a time stretch, so
+    one lookup per anchor band probe finds a stretched, pitch-shifted copy, and a key of two frequency
+    steps and a ratio is specific enough that the lookups stay few as the set grows (the pair index
+    probes every duration ratio with keys shared by many clips: its cost grows as clips^2). The
+    ratio of the two matched spans gives the duration ratio of the vote; the votes are counted as
+    in the pair index (`_vote`)."""
+    ratios = duration_ratios(search)
+    log_ratios = np.log(ratios)
+    half_step = float(np.diff(log_ratios).mean()) / 2 if ratios.size > 1 else 0.05
+    max_pitch = pitch_bins_limit(settings, search)
+    levels = search.triplet_ratio_levels
+    triplets = {int(i): peak_triplets(prints[int(i)], search) for i in members}
+    item = np.concatenate([np.full(triplets[int(i)][0].size, int(i), dtype=np.int64) for i in members])
+    frame, bin_, span, ratio, step_1, step_2 = (np.concatenate([triplets[int(i)][k] for i in members]) for k in range(6))
+    if item.size == 0:
+        return []
+    level = np.minimum((ratio * levels).astype(np.int64), levels - 1)
+    key = _triplet_key(bin_ // search.band_bins, step_1, step_2, level, _span_level(span, search), search)
+    order = np.argsort(key, kind="stable")
+    ref_key, ref_item, ref_frame, ref_bin, ref_span = key[order], item[order], frame[order], bin_[order], span[order]
+    n_items = len(prints)
+    # a query's ratio is probed at every level within its rounding error (one frame in either step)
+    tolerance = 1.5 / span
+    low = np.clip(((ratio - tolerance) * levels).astype(np.int64), 0, levels - 1)
+    high = np.clip(((ratio + tolerance) * levels).astype(np.int64), 0, levels - 1)
+    # and its span at every level a stretch within the duration ratios (and a frame's rounding) reaches
+    span_low = _span_level((span - 1) * ratios[0], search)
+    span_high = _span_level((span + 1) * ratios[-1], search)
+    out: list[Candidate] = []
+    # queries in batches of whole clips (a clip's votes must be counted together), about `batch_matches` lookups each
+    per_batch = max(1, int(search.batch_matches // 12))
+    ends = np.cumsum([triplets[int(i)][0].size for i in members])
+    bounds = [0]
+    for end in ends:
+        if end - bounds[-1] >= per_batch:
+            bounds.append(int(end))
+    if bounds[-1] != item.size:
+        bounds.append(int(item.size))
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        keys, queries = [], []
+        for band_probe in (-1, 0, 1):
+            for extra in range(int((high - low)[start:stop].max()) + 1):
+                for span_extra in range(int((span_high - span_low)[start:stop].max()) + 1):
+                    lev = low[start:stop] + extra
+                    span_lev = span_low[start:stop] + span_extra
+                    ok = (lev <= high[start:stop]) & (span_lev <= span_high[start:stop])
+                    index = np.flatnonzero(ok) + start
+                    keys.append(_triplet_key(bin_[index] // search.band_bins + band_probe, step_1[index], step_2[index], lev[ok],
+                                             span_lev[ok], search))
+                    queries.append(index)
+        q_key, query_of = np.concatenate(keys), np.concatenate(queries)
+        by_key = np.argsort(q_key)  # sorted needles: each binary search starts where the last ended (cache-friendly)
+        q_key, query_of = q_key[by_key], query_of[by_key]
+        lo = np.searchsorted(ref_key, q_key, side="left")
+        hits = np.searchsorted(ref_key, q_key, side="right") - lo
+        has = (hits > 0) & (hits <= search.triplet_max_bucket)
+        if not has.any():
+            continue
+        query = np.repeat(query_of[has], hits[has])
+        ref = np.repeat(lo[has], hits[has]) + np.arange(query.size) - np.repeat(np.cumsum(hits[has]) - hits[has], hits[has])
+        pitch = ref_bin[ref] - bin_[query]
+        stretch = np.log(ref_span[ref] / span[query])
+        keep = (ref_item[ref] != item[query]) & (np.abs(pitch) <= max_pitch) & \
+            (stretch >= log_ratios[0] - half_step - 0.1) & (stretch <= log_ratios[-1] + half_step + 0.1)
+        query, ref, pitch, stretch = query[keep], ref[keep], pitch[keep], stretch[keep]
+        if query.size == 0:
+            continue
+        # each match votes at the grid ratios within the rounding error of its span ratio
+        error = search.triplet_vote_error * np.log1p(1.5 / np.minimum(span[query], ref_span[ref])) + half_step
+        step = 2 * half_step
+        first = np.maximum(np.ceil((stretch - error - log_ratios[0]) / step - 1e-9).astype(np.int64), 0)
+        last = np.minimum(np.floor((stretch + error - log_ratios[0]) / step + 1e-9).astype(np.int64), ratios.size - 1)
+        count = np.maximum(last - first + 1, 0)
+        vote = np.repeat(np.arange(query.size), count)
+        if vote.size:
+            grid = np.repeat(first, count) + np.arange(vote.size) - np.repeat(np.cumsum(count) - count, count)
+            vq, vr = query[vote], ref[vote]
+            out += _vote(item[vq], ref_item[vr], grid, frame[vq], ref_frame[vr], pitch[vote], ratios, n_items, search)
+    return out
 
 
 def _query_batch(batch, pairs, ref_key, ref_item, ref_frame, ref_bin, ratios, max_pitch, search) -> list[Candidate]:
@@ -226,13 +392,19 @@ def _query_batch(batch, pairs, ref_key, ref_item, ref_frame, ref_bin, ratios, ma
     query, ref, other, pitch = query[keep], ref[keep], other[keep], pitch[keep]
     if query.size == 0:
         return []
-    ratio_index = q_ratio_a[query]
-    q_t = q_frame_a[query]
-    r_t = ref_frame[ref]
+    return _vote(q_item_a[query], other, q_ratio_a[query], q_frame_a[query], ref_frame[ref], pitch, ratios,
+                 int(ref_item.max()) + 1, search)
+
+
+def _vote(q_item: np.ndarray, other: np.ndarray, ratio_index: np.ndarray, q_t: np.ndarray, r_t: np.ndarray, pitch: np.ndarray,
+          ratios: np.ndarray, n_items: int, search: SearchSettings) -> list[Candidate]:
+    """Matched peaks (query item, other item, duration ratio index, query frame, other frame, bin shift)
+    vote for (query item, other item, ratio, time offset) cells; the cells with the most votes give each
+    query item up to `candidates_per_item` candidates, with a line fit of their matched peak times
+    (ratio and lag) and their mean frequency shift (pitch)."""
     offset = r_t - np.round(q_t * ratios[ratio_index]).astype(np.int64)
     offset_bin = np.floor_divide(offset, search.offset_bin_frames) + 100_000
-    n_items = int(ref_item.max()) + 1
-    cell = ((q_item_a[query] * n_items + other) * len(ratios) + ratio_index) * 200_003 + offset_bin
+    cell = ((q_item * n_items + other) * len(ratios) + ratio_index) * 200_003 + offset_bin
     cells, inverse, votes = np.unique(cell, return_inverse=True, return_counts=True)
     # best cell per (query item, other item), then the top candidates per query item
     pair_of_cell = cells // (len(ratios) * 200_003)
@@ -350,25 +522,28 @@ def correlation(a: Prepared, b: Prepared, lag: int, pitch: int, min_frames: int,
     return float(cross.sum()) / float(np.sqrt(energy)) * min(1.0, coverage / min_coverage), t1 - t0
 
 
-def _reverberate(decibels: np.ndarray, rt60_s: float, wet: float, frame_s: float) -> np.ndarray:
-    """The spectrogram (dB) of the same sound in a room: each frame's power plus an exponentially
-    decaying tail (60 dB in `rt60_s`) of the frames before it, `wet` times the direct energy."""
+def _reverberated(decibels: np.ndarray, rt60_s: float, wets: Sequence[float], frame_s: float) -> list[np.ndarray]:
+    """The spectrogram (dB) of the same sound in a room, at each of `wets`: each frame's power plus an
+    exponentially decaying tail (60 dB in `rt60_s`) of the frames before it, `wet` times the direct
+    energy (the power and the tail are shared by the wet levels)."""
     from scipy.signal import lfilter
 
     decay = 10.0 ** (-6.0 * frame_s / rt60_s)
     power = 10.0 ** (decibels / 10.0)
     tail = lfilter([0.0, 1.0 - decay], [1.0, -decay], power, axis=0)
-    return (10.0 * np.log10(power + wet * tail)).astype(np.float32)
+    return [(10.0 * np.log10(power + wet * tail)).astype(np.float32) for wet in wets]
 
 
 def _reverb_retry(a: Prepared, b: Prepared, lag: int, pitch: int, score: float, min_frames: int,
                   settings: FingerprintSettings, search: SearchSettings) -> float:
     """A near-miss scored again with either side passed through a model room (decay times `search.reverb_rt60_s`,
     three wet levels): a reverberant copy is closer to a reverberated original than to the dry one."""
+    wets = (0.5, 1.0, 2.0)
     for rt60_s in search.reverb_rt60_s:
-        for wet in (0.5, 1.0, 2.0):
-            wet_a = prepare(_reverberate(a.decibels, rt60_s, wet, settings.frame_s), search)
-            wet_b = prepare(_reverberate(b.decibels, rt60_s, wet, settings.frame_s), search)
+        wet_as = _reverberated(a.decibels, rt60_s, wets, settings.frame_s)
+        wet_bs = _reverberated(b.decibels, rt60_s, wets, settings.frame_s)
+        for wet_a_db, wet_b_db in zip(wet_as, wet_bs):
+            wet_a, wet_b = prepare(wet_a_db, search), prepare(wet_b_db, search)
             for x, y in ((wet_a, b), (a, wet_b)):
                 score = max(score, correlation(x, y, lag, pitch, min_frames, search.min_coverage)[0])
     return score
@@ -620,26 +795,50 @@ def is_transformed(match: Match) -> bool:
 
 
 def find_copies(prints: Sequence[Fingerprint], settings: FingerprintSettings, search: SearchSettings | None = None,
-                keep_pair=None, all_scores: bool = False, progress: bool = False) -> list[Match]:
+                keep_pair=None, all_scores: bool = False, progress: bool = False, workers: int | None = 1) -> list[Match]:
     """Every pair of `prints` that is a copy (score >= `required_score`), at its best alignment.
 
     `keep_pair(first_id, second_id)` (optional) skips shortlisted pairs that need no check (e.g. the
     same partition); `all_scores=True` returns every confirmed candidate whatever its score.
+    `workers` > 1 confirms the candidates in that many forked processes (Linux; elsewhere in this one;
+    None: `sonolab.data.parallel.default_workers()`).
     """
+    import sys
+
+    from sonolab.data.parallel import default_workers, map_in_workers
+
+    workers = default_workers() if workers is None else int(workers)
     search = search or SearchSettings()
     usable = [fp for fp in prints if not fp.silent]
+    candidates = [c for c in shortlist(usable, settings, search)
+                  if keep_pair is None or keep_pair(usable[c.first].item_id, usable[c.second].item_id)]
+    if len(candidates) < 64 or not sys.platform.startswith("linux"):
+        workers = 1
+    # contiguous chunks (candidates come sorted by their first clip: its spectrogram is reused)
+    size = max(16, len(candidates) // (max(1, workers) * 8))
+    chunks = [candidates[i:i + size] for i in range(0, len(candidates), size)]
+    _JOB.update(usable=usable, settings=settings, search=search, all_scores=all_scores)
+    try:
+        matches: list[Match] = []
+        for found in map_in_workers(_confirm_chunk, chunks, max(1, workers), progress, "confirming candidate copies",
+                                    weights=[len(c) for c in chunks], chunksize=1):
+            matches += found
+        return matches
+    finally:
+        _JOB.clear()
+
+
+_JOB: dict = {}  # the prints and settings of the running `find_copies`: forked workers inherit them (no pickling of spectrograms)
+
+
+def _confirm_chunk(candidates: list[Candidate]) -> list[Match]:
+    """Confirm shortlisted candidates of the running `find_copies` (`_JOB`); the matches it keeps."""
+    usable, settings, search, all_scores = _JOB["usable"], _JOB["settings"], _JOB["search"], _JOB["all_scores"]
     decibels: dict[int, np.ndarray] = {}
     prepared: dict[int, Prepared] = {}
     matches = []
-    candidates = shortlist(usable, settings, search)
-    if progress:
-        from rich.progress import track
-
-        candidates = track(candidates, description="confirming candidate copies", transient=True)
     for candidate in candidates:
         first, second = usable[candidate.first], usable[candidate.second]
-        if keep_pair is not None and not keep_pair(first.item_id, second.item_id):
-            continue
         if len(decibels) > 2048:  # bound memory on large sets (candidates come sorted by their first clip)
             decibels.clear()
             prepared.clear()

@@ -122,7 +122,7 @@ def near_duplicate_problems(index: DatasetIndex, workers: int | None = None, pro
     settings = FingerprintSettings()
     prints, _, _ = load_fingerprints({item.item_id: item.path for item in index.items}, settings, cache_dir, workers, progress)
     ordered = [prints[i] for i in sorted(prints)]
-    matches = [m for m in find_copies(ordered, settings, progress=progress)
+    matches = [m for m in find_copies(ordered, settings, progress=progress, workers=workers)
                if prints[m.first].samples_hash != prints[m.second].samples_hash]
     parent = {item_id: item_id for m in matches for item_id in (m.first, m.second)}
 
