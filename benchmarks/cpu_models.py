@@ -143,7 +143,11 @@ def mfcc_svm(dataset: str, root: Path) -> dict:
     return summarize_records(records, ("accuracy", "balanced_accuracy", "macro_f1"))
 
 
-def benchmark(dataset: str, root: Path, work: Path, cnn: bool, cache: Path | None = None) -> list[str]:
+ROWS = ("recipe", "opensmile", "functionals", "mfcc")
+
+
+def benchmark(dataset: str, root: Path, work: Path, cnn: bool, cache: Path | None = None,
+              rows: tuple[str, ...] = ROWS) -> list[str]:
     split = {"fsdd": {"strategy": "loso"}, "emodb": {"strategy": "loso"}, "esc50": {"strategy": "official"}}[dataset]
     lines = [f"### {dataset} at {root}", "",
              "| model | accuracy | UA (balanced) | macro-F1 | wall | CPU (all processes) | load (5 min) |",
@@ -160,22 +164,26 @@ def benchmark(dataset: str, root: Path, work: Path, cnn: bool, cache: Path | Non
     # it; each row's CPU time is its own).
     background = BackgroundRun(REPO / "recipes" / f"{CNN_RECIPES[dataset]}.yaml", root, work / "cnn",
                                ["baseline.enabled=false", "audit.content=never", *shared]) if cnn else None
-    summary, timing = _run(REPO / "recipes" / f"{RECIPES[dataset]}.yaml", root, work / "cpu",
-                           ["baseline.enabled=false", "audit.content=never", *shared])
-    say(_row(f"`{RECIPES[dataset]}.yaml` (head selected on inner CV: {summary.get('best_trial')})", summary, timing))
+    if "recipe" in rows:
+        summary, timing = _run(REPO / "recipes" / f"{RECIPES[dataset]}.yaml", root, work / "cpu",
+                               ["baseline.enabled=false", "audit.content=never", *shared])
+        say(_row(f"`{RECIPES[dataset]}.yaml` (head selected on inner CV: {summary.get('best_trial')})", summary, timing))
     baseline = _baseline_of(REPO / "recipes" / f"{RECIPES[dataset]}.yaml")
-    for name, features, head in (
-            ("openSMILE ComParE_2016 + linear SVM", {"kind": "opensmile", "feature_set": "ComParE_2016"},
+    for row, name, features, head in (
+            ("opensmile", "openSMILE ComParE_2016 + linear SVM", {"kind": "opensmile", "feature_set": "ComParE_2016"},
              {"name": "linear_svm", "c_grid": [0.0001, 0.001, 0.01]}),
-            (f"functionals + linear SVM (sonolab's baseline: {baseline['features']}, {baseline['head']})",
+            ("functionals", f"functionals + linear SVM (sonolab's baseline: {baseline['features']}, {baseline['head']})",
              baseline["features"], baseline["head"])):
+        if row not in rows:
+            continue
         recipe = {"task": "classical", "dataset": dataset, "features": features, "split": split,
                   "head": head, "baseline": {"enabled": False}, "audit": {"content": "never"},
                   **({"cache_dir": str(cache)} if cache else {})}
         summary, timing = _run(recipe, root, work / name.split()[0], [])
         say(_row(name, summary, timing))
-    summary, timing = _timed(mfcc_svm, dataset, root)
-    say(_row("MFCC statistics + RBF SVM (C=10, fixed)", summary, timing))
+    if "mfcc" in rows:
+        summary, timing = _timed(mfcc_svm, dataset, root)
+        say(_row("MFCC statistics + RBF SVM (C=10, fixed)", summary, timing))
     if background is not None:
         summary, timing = background.finish()
         say(_row(f"`{CNN_RECIPES[dataset]}.yaml` (in a child process beside the rows above)", summary, timing))
@@ -191,13 +199,16 @@ def main() -> None:
                         help="also the CNN recipe, for these datasets (none named: every one; hours on a CPU for ESC-50)")
     parser.add_argument("--cache", type=Path, default=None,
                         help="one feature cache folder for every row (reused when warm: the wall times then exclude extraction)")
+    parser.add_argument("--rows", nargs="+", choices=ROWS, default=list(ROWS),
+                        help="which of the other rows to run (default: all; e.g. to split them over processes)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="sonolab-cpu-models-"))
     print(f"run folders under {work}", flush=True)
     for dataset, root in (("fsdd", args.fsdd), ("esc50", args.esc50), ("emodb", args.emodb)):
         if root is not None and Path(root).is_dir():
             cnn = args.cnn is not None and (not args.cnn or dataset in args.cnn)
-            benchmark(dataset, Path(root), work / dataset, cnn, args.cache / dataset if args.cache else None)
+            benchmark(dataset, Path(root), work / dataset, cnn, args.cache / dataset if args.cache else None,
+                      tuple(args.rows))
 
 
 if __name__ == "__main__":
