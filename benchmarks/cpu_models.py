@@ -1,8 +1,11 @@
 """CPU models in one run, on the same splits: each `*_cpu.yaml` recipe beside openSMILE + linear SVM, functionals +
-linear SVM (sonolab's built-in baseline), MFCC statistics + RBF SVM and, with --cnn, the CNN recipe.
+linear SVM (sonolab's built-in baseline, as the `*_cpu.yaml` recipe configures it), MFCC statistics + RBF SVM and, with --cnn, the CNN recipe.
 
     python benchmarks/cpu_models.py                                   # FSDD (../shared/data/fsdd), leave-one-speaker-out
     python benchmarks/cpu_models.py --esc50 ROOT --emodb ROOT --cnn   # any ESC-50- or EmoDB-layout roots too
+    python benchmarks/cpu_models.py --cnn fsdd --cache DIR            # the CNN for FSDD only; features cached in DIR
+
+With --cnn the CNN recipe trains in a child process started before the other rows, beside them.
 
 The leakage audit's content check is off in these runs (`audit.content=never`: it is timed in
 benchmarks/leak_audit.py, and it would repeat for every model); groups are still audited.
@@ -20,6 +23,8 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -63,6 +68,43 @@ def _run(recipe: dict | Path, root: Path, out: Path, overrides: list[str]) -> tu
     return json.loads((run_dir / "summary.json").read_text()), timing
 
 
+class BackgroundRun:
+    """A recipe trained by `python -m sonolab train` in a child process started now, so a slow row (the CNN) runs
+    beside the others instead of after them; `finish()` waits for it and returns its summary and its own wall time,
+    CPU time (the child's rusage from wait4, so it is not mixed into the other rows' CPU) and the load average."""
+
+    def __init__(self, recipe: Path, root: Path, out: Path, overrides: list[str]) -> None:
+        command = [sys.executable, "-m", "sonolab", "train", str(recipe), "--root", str(root), "--out", str(out),
+                   "--no-progress"]
+        for override in overrides:
+            command += ["--set", override]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")]))}
+        out.parent.mkdir(parents=True, exist_ok=True)
+        self.out, self.log = out, out.parent / f"{out.name}.log"
+        self.started = time.perf_counter()
+        with open(self.log, "w") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+
+    def finish(self) -> tuple[dict, tuple[float, float, float]]:
+        import json
+
+        _, status, usage = os.wait4(self.process.pid, 0)
+        self.process.returncode = os.waitstatus_to_exitcode(status)
+        timing = (time.perf_counter() - self.started, usage.ru_utime + usage.ru_stime, os.getloadavg()[1])
+        if self.process.returncode != 0:
+            raise RuntimeError(f"{self.out}: training exited with {self.process.returncode} (log: {self.log})")
+        return json.loads((self.out / "summary.json").read_text()), timing
+
+
+def _baseline_of(recipe: Path) -> dict:
+    """The classical baseline a recipe names (its `baseline` section's features and head, sonolab's defaults
+    filled in), whether or not the recipe runs it itself: the same baseline a user of that recipe would see."""
+    from sonolab.train.config import load_recipe
+
+    section = load_recipe(recipe, [])["baseline"]
+    return {"features": dict(section["features"]), "head": dict(section["head"])}
+
+
 def mfcc_svm(dataset: str, root: Path) -> dict:
     """MFCC statistics (20 coefficients' mean and std over time, librosa) + RBF SVM (C=10, gamma "scale"; fixed, so
     nothing is chosen on a test fold) on sonolab's own splits of the dataset; per-fold metrics as sonolab's summary."""
@@ -101,7 +143,11 @@ def mfcc_svm(dataset: str, root: Path) -> dict:
     return summarize_records(records, ("accuracy", "balanced_accuracy", "macro_f1"))
 
 
-def benchmark(dataset: str, root: Path, work: Path, cnn: bool, cache: Path | None = None) -> list[str]:
+ROWS = ("recipe", "opensmile", "functionals", "mfcc")
+
+
+def benchmark(dataset: str, root: Path, work: Path, cnn: bool, cache: Path | None = None,
+              rows: tuple[str, ...] = ROWS) -> list[str]:
     split = {"fsdd": {"strategy": "loso"}, "emodb": {"strategy": "loso"}, "esc50": {"strategy": "official"}}[dataset]
     lines = [f"### {dataset} at {root}", "",
              "| model | accuracy | UA (balanced) | macro-F1 | wall | CPU (all processes) | load (5 min) |",
@@ -114,24 +160,33 @@ def benchmark(dataset: str, root: Path, work: Path, cnn: bool, cache: Path | Non
     for line in lines:
         print(line, flush=True)
     shared = [f"cache_dir={cache}"] if cache else []  # features from (or into) one cache folder shared by every row
-    summary, timing = _run(REPO / "recipes" / f"{RECIPES[dataset]}.yaml", root, work / "cpu",
-                           ["baseline.enabled=false", "audit.content=never", *shared])
-    say(_row(f"`{RECIPES[dataset]}.yaml` (head selected on inner CV: {summary.get('best_trial')})", summary, timing))
-    for name, features, head in (
-            ("openSMILE ComParE_2016 + linear SVM", {"kind": "opensmile", "feature_set": "ComParE_2016"},
+    # The CNN starts first, in its own process, and trains while the classical rows run (their wall times overlap
+    # it; each row's CPU time is its own).
+    background = BackgroundRun(REPO / "recipes" / f"{CNN_RECIPES[dataset]}.yaml", root, work / "cnn",
+                               ["baseline.enabled=false", "audit.content=never", *shared]) if cnn else None
+    if "recipe" in rows:
+        summary, timing = _run(REPO / "recipes" / f"{RECIPES[dataset]}.yaml", root, work / "cpu",
+                               ["baseline.enabled=false", "audit.content=never", *shared])
+        say(_row(f"`{RECIPES[dataset]}.yaml` (head selected on inner CV: {summary.get('best_trial')})", summary, timing))
+    baseline = _baseline_of(REPO / "recipes" / f"{RECIPES[dataset]}.yaml")
+    for row, name, features, head in (
+            ("opensmile", "openSMILE ComParE_2016 + linear SVM", {"kind": "opensmile", "feature_set": "ComParE_2016"},
              {"name": "linear_svm", "c_grid": [0.0001, 0.001, 0.01]}),
-            ("functionals + linear SVM (sonolab's baseline)", {"kind": "functionals"}, {"name": "linear_svm"})):
+            ("functionals", f"functionals + linear SVM (sonolab's baseline: {baseline['features']}, {baseline['head']})",
+             baseline["features"], baseline["head"])):
+        if row not in rows:
+            continue
         recipe = {"task": "classical", "dataset": dataset, "features": features, "split": split,
                   "head": head, "baseline": {"enabled": False}, "audit": {"content": "never"},
                   **({"cache_dir": str(cache)} if cache else {})}
         summary, timing = _run(recipe, root, work / name.split()[0], [])
         say(_row(name, summary, timing))
-    summary, timing = _timed(mfcc_svm, dataset, root)
-    say(_row("MFCC statistics + RBF SVM (C=10, fixed)", summary, timing))
-    if cnn:
-        summary, timing = _run(REPO / "recipes" / f"{CNN_RECIPES[dataset]}.yaml", root, work / "cnn",
-                               ["baseline.enabled=false", "audit.content=never", *shared])
-        say(_row(f"`{CNN_RECIPES[dataset]}.yaml`", summary, timing))
+    if "mfcc" in rows:
+        summary, timing = _timed(mfcc_svm, dataset, root)
+        say(_row("MFCC statistics + RBF SVM (C=10, fixed)", summary, timing))
+    if background is not None:
+        summary, timing = background.finish()
+        say(_row(f"`{CNN_RECIPES[dataset]}.yaml` (in a child process beside the rows above)", summary, timing))
     return lines
 
 
@@ -140,14 +195,20 @@ def main() -> None:
     parser.add_argument("--fsdd", type=Path, default=REPO.parent / "shared" / "data" / "fsdd")
     parser.add_argument("--esc50", type=Path, default=None)
     parser.add_argument("--emodb", type=Path, default=None)
-    parser.add_argument("--cnn", action="store_true", help="also the CNN recipe (hours on a CPU for ESC-50)")
+    parser.add_argument("--cnn", nargs="*", choices=tuple(CNN_RECIPES), default=None,
+                        help="also the CNN recipe, for these datasets (none named: every one; hours on a CPU for ESC-50)")
     parser.add_argument("--cache", type=Path, default=None,
                         help="one feature cache folder for every row (reused when warm: the wall times then exclude extraction)")
+    parser.add_argument("--rows", nargs="+", choices=ROWS, default=list(ROWS),
+                        help="which of the other rows to run (default: all; e.g. to split them over processes)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="sonolab-cpu-models-"))
+    print(f"run folders under {work}", flush=True)
     for dataset, root in (("fsdd", args.fsdd), ("esc50", args.esc50), ("emodb", args.emodb)):
         if root is not None and Path(root).is_dir():
-            benchmark(dataset, Path(root), work / dataset, args.cnn, args.cache / dataset if args.cache else None)
+            cnn = args.cnn is not None and (not args.cnn or dataset in args.cnn)
+            benchmark(dataset, Path(root), work / dataset, cnn, args.cache / dataset if args.cache else None,
+                      tuple(args.rows))
 
 
 if __name__ == "__main__":

@@ -161,3 +161,25 @@ def test_parallel_inner_folds_equal_in_process_ones(monkeypatch):
     serial = fit_classical_head(x, y, g, "rbf_svm", ClassicalHeadSettings(c_grid=(0.01, 1.0), gamma_scale_grid=(0.5, 2.0), inner_jobs=1))
     assert parallel.inner_cv_scores == serial.inner_cv_scores and parallel.chosen == serial.chosen
     assert parallel.temperature == serial.temperature
+
+
+def test_the_linear_svm_solves_tall_data_by_the_dual_to_the_primals_model():
+    """Rows outnumber features (as FSDD's 2,500 x 290): the head uses liblinear's dual solver (faster there), which
+    reaches the primal solver's model: same inner-CV choice and scores, same decisions to solver tolerance."""
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import LinearSVC
+
+    x, y, g = _dataset(11, n_classes=4, n_groups=5, per_cell=15, dim=6)  # 300 rows x 6 features
+    x_new = _dataset(12, n_classes=4, n_groups=5, per_cell=15, dim=6)[0]
+    settings = ClassicalHeadSettings(c_grid=(0.001, 0.1, 10.0), max_iter=100000)
+    fitted = fit_classical_head(x, y, g, "linear_svm", settings)
+    assert fitted.sklearn_pipeline.named_steps["model"].dual is True
+    primal = LinearSVC(class_weight="balanced", max_iter=100000, random_state=0, dual=False, tol=1e-8)
+    search = GridSearchCV(Pipeline([("scaler", StandardScaler()), ("model", primal)]),
+                          {"model__C": [0.001, 0.1, 10.0]}, scoring="balanced_accuracy", cv=inner_splits(g)).fit(x, y)
+    np.testing.assert_allclose([e["mean"] for e in fitted.inner_cv_scores], search.cv_results_["mean_test_score"], atol=0.01)
+    assert fitted.chosen == {"C": search.best_params_["model__C"]}
+    reference = search.best_estimator_.decision_function(x_new)
+    np.testing.assert_allclose(fitted.decision_function(x_new), reference, atol=0.01 * np.abs(reference).max())
