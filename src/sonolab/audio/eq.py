@@ -295,8 +295,11 @@ class EqFilter:
 
     def process(self, block: np.ndarray) -> np.ndarray:
         """Filter `(channels, samples)`; returns float64."""
-        block = np.asarray(block, dtype=np.float64)
+        block = np.asarray(block)
         if self.sections.shape[0] == 0 or block.shape[-1] == 0:
-            return block.copy()
+            return block.astype(np.float64, copy=True)
+        if block.dtype not in (np.float32, np.float64):
+            block = block.astype(np.float64)
+        # float32 input is widened by sosfilt itself, channel by channel (on the channels' threads)
         output, self._state = filter_channels(self.sections, block, self._state)
         return output

@@ -39,7 +39,7 @@ import numba
 import numpy as np
 
 from sonolab.audio.loudness import LEFT_TAPS, RIGHT_TAPS, interval_peaks
-from sonolab.audio.threads import chunk_bounds, map_in_threads, threads_for
+from sonolab.audio.threads import chunk_bounds, copy_in_threads, map_in_threads, threads_for
 
 DEFAULT_CEILING_DBTP = -1.0
 DEFAULT_LOOKAHEAD_S = 0.002
@@ -303,9 +303,11 @@ class PreparedSignal:
         widen = REACH // 2
         left = widen + LEFT_TAPS + lookahead - 1
         delay = lookahead - 1 + widen + RIGHT_TAPS
-        self.padded = np.zeros((self.channels, left + self.frames + delay))
+        self.padded = np.empty((self.channels, left + self.frames + delay))
+        self.padded[:, :left] = 0.0
+        self.padded[:, left + self.frames :] = 0.0
         for block in blocks:
-            self.padded[:, left : left + block.shape[1]] = block
+            copy_in_threads(self.padded[:, left : left + block.shape[1]], block)
             left += block.shape[1]
         self._threshold = math.inf
         self._positions = -1

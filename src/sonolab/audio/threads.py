@@ -84,3 +84,17 @@ def filter_channels(sections: np.ndarray, audio: np.ndarray, state: np.ndarray |
 
     map_in_threads(run, range(audio.shape[0]), threads)
     return output if final is None else (output, final)
+
+
+def copy_in_threads(destination: np.ndarray, source: np.ndarray) -> None:
+    """`destination[...] = source` for `(channels, samples)` arrays, in chunks of samples on several threads
+    (numpy releases the GIL while it copies; a fresh destination's page faults are shared out too)."""
+    threads = threads_for(source.size)
+    if threads <= 1:
+        destination[...] = source
+        return
+
+    def run(bounds: tuple[int, int]) -> None:
+        destination[:, bounds[0] : bounds[1]] = source[:, bounds[0] : bounds[1]]
+
+    map_in_threads(run, chunk_bounds(source.shape[-1], threads), threads)
