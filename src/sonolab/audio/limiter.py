@@ -39,7 +39,7 @@ import numba
 import numpy as np
 
 from sonolab.audio.loudness import LEFT_TAPS, RIGHT_TAPS, interval_peaks
-from sonolab.audio.threads import chunk_bounds, copy_in_threads, map_in_threads, threads_for
+from sonolab.audio.threads import copy_in_threads, map_in_chunks
 
 DEFAULT_CEILING_DBTP = -1.0
 DEFAULT_LOOKAHEAD_S = 0.002
@@ -272,8 +272,7 @@ def _apply_gain(pending: np.ndarray, log_gain: np.ndarray | None, input_gain: fl
         factor *= input_gain
         np.multiply(pending[:, start:stop], factor, out=output[:, start:stop])
 
-    threads = threads_for(pending.size)
-    map_in_threads(run, chunk_bounds(pending.shape[1], threads), threads)
+    map_in_chunks(run, pending.shape[1], pending.size)
     return output
 
 

@@ -20,7 +20,7 @@ import numba
 import numpy as np
 from scipy import signal
 
-from sonolab.audio.threads import chunk_bounds, filter_channels, map_in_threads, threads_for
+from sonolab.audio.threads import filter_channels, map_in_chunks
 
 OVERSAMPLING = 4
 HALF_TAPS = 10 * OVERSAMPLING  # scipy.signal.resample_poly's default filter: 2 * 10 * 4 + 1 taps, Kaiser beta 5
@@ -251,8 +251,7 @@ def interval_peaks(padded: np.ndarray, threshold: float, count: int | None = Non
         return _interval_peaks_kernel(padded, bounds[0], bounds[1], float(threshold), *constants, SCREEN_BLOCK)
 
     # chunks on block boundaries screen exactly the blocks one call would: the same result, on several cores
-    threads = threads_for(count * padded.shape[0])
-    parts = map_in_threads(chunk, chunk_bounds(count, threads, SCREEN_BLOCK), threads)
+    parts = map_in_chunks(chunk, count, count * padded.shape[0], SCREEN_BLOCK)
     if len(parts) == 1:
         return parts[0]
     return np.concatenate([where for where, _ in parts]), np.concatenate([peaks for _, peaks in parts])

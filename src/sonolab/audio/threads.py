@@ -67,6 +67,13 @@ def chunk_bounds(total: int, parts: int, multiple: int = 1) -> Sequence[tuple[in
     return [(start, min(total, start + step)) for start in range(0, total, step)] if total > 0 else []
 
 
+def map_in_chunks(function: Callable[[tuple[int, int]], Result], length: int, samples: int, multiple: int = 1) -> list[Result]:
+    """`function((start, stop))` over consecutive chunks of [0, `length`) (starts on multiples of `multiple`), one
+    chunk per thread that a job of `samples` samples warrants (`threads_for`); the results in order."""
+    threads = threads_for(samples)
+    return map_in_threads(function, chunk_bounds(length, threads, multiple), threads)
+
+
 def filter_channels(sections: np.ndarray, audio: np.ndarray, state: np.ndarray | None = None) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """`scipy.signal.sosfilt(sections, audio, axis=-1[, zi=state])`, one thread per channel of a long
     `(channels, samples)` signal (sosfilt releases the GIL; each channel is filtered exactly as in one call)."""
@@ -89,12 +96,8 @@ def filter_channels(sections: np.ndarray, audio: np.ndarray, state: np.ndarray |
 def copy_in_threads(destination: np.ndarray, source: np.ndarray) -> None:
     """`destination[...] = source` for `(channels, samples)` arrays, in chunks of samples on several threads
     (numpy releases the GIL while it copies; a fresh destination's page faults are shared out too)."""
-    threads = threads_for(source.size)
-    if threads <= 1:
-        destination[...] = source
-        return
 
     def run(bounds: tuple[int, int]) -> None:
         destination[:, bounds[0] : bounds[1]] = source[:, bounds[0] : bounds[1]]
 
-    map_in_threads(run, chunk_bounds(source.shape[-1], threads), threads)
+    map_in_chunks(run, source.shape[-1], source.size)
