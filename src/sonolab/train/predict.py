@@ -62,7 +62,7 @@ def model_inputs(paths: Sequence[str | Path], meta: dict[str, Any], groups: Sequ
 
     A model trained with group normalisation standardises each group by that group's own statistics over the
     given files (`groups`: one id per path; None: all the files form one group), as in training."""
-    from sonolab.data.group_normalisation import band_statistics
+    from sonolab.data.group_normalisation import group_band_statistics
 
     settings = meta["feature_settings_object"]
     matrices: list[np.ndarray | None] = []
@@ -73,14 +73,12 @@ def model_inputs(paths: Sequence[str | Path], meta: dict[str, Any], groups: Sequ
         except (AudioLoadError, TypeError) as error:
             failures[str(path)] = str(error)
             matrices.append(None)
+    row_groups = [str(group) for group in groups] if groups is not None else ["files"] * len(paths)
     statistics: dict[str, Any] = {}
-    if _group_normalised(meta):
-        row_groups = list(groups) if groups is not None else ["files"] * len(paths)
-        for group in dict.fromkeys(row_groups):
-            members = [m for m, g in zip(matrices, row_groups) if g == group and m is not None]
-            if members:
-                statistics[group] = band_statistics(members)
-    inputs = [None if matrix is None else frame_matrix(matrix, settings, meta["framing"], statistics.get(row_groups[i]) if statistics else None)
+    if _group_normalised(meta):  # each group's statistics from its readable files (rows keyed by position)
+        readable = [str(i) for i, matrix in enumerate(matrices) if matrix is not None]
+        statistics = group_band_statistics(lambda i: matrices[int(i)], dict(zip(map(str, range(len(paths))), row_groups)), readable)
+    inputs = [None if matrix is None else frame_matrix(matrix, settings, meta["framing"], statistics.get(row_groups[i]))
               for i, matrix in enumerate(matrices)]
     return inputs, failures
 
