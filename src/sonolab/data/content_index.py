@@ -550,17 +550,9 @@ def _reverb_retry(a: Prepared, b: Prepared, lag: int, pitch: int, score: float, 
 
 
 def _confirm_short(first: Fingerprint, second: Fingerprint, candidate: Candidate, settings: FingerprintSettings,
-            search: SearchSettings, decibels: tuple[np.ndarray, np.ndarray] | None = None,
-            prepared_second: Prepared | None = None) -> Match:
-    """Refine ratio, lag and pitch around the candidate (coarse to fine, giving up early when far
-    from the threshold) and score the best alignment; near the threshold, also try a room
-    (reverberation) model on either side, since a reverberant copy differs from its source by more
-    than a fixed filter. (The search of clips up to `pool_above_s`; `confirm` searches longer ones.)"""
-    a_db, b_db = decibels if decibels is not None else (fingerprint_decibels(first), fingerprint_decibels(second))
-    b = prepared_second or prepare(b_db, search)
-    shorter = min(first.frames * candidate.ratio, second.frames)
-    min_frames = int(min(search.min_overlap_s / settings.frame_s, search.min_overlap_fraction * shorter))
-    max_pitch = pitch_bins_limit(settings, search)
+                   search: SearchSettings, a_db: np.ndarray, b: Prepared, min_frames: int, max_pitch: int) -> Match:
+    """`confirm`'s search of clips up to `pool_above_s`, at full resolution (`a_db`: the first clip's spectrogram,
+    `b`: the second's, prepared; `min_frames` and `max_pitch` as `confirm` derived them)."""
     cache: dict[float, Prepared] = {}
 
     def stretched(ratio: float) -> Prepared:
@@ -670,7 +662,8 @@ def confirm(first: Fingerprint, second: Fingerprint, candidate: Candidate, setti
     limits = (search.min_duration_ratio * 0.98, search.max_duration_ratio * 1.02)
     pool = search.pool if min(first.frames, second.frames) * settings.frame_s > search.pool_above_s else 1
     if pool == 1:
-        return _confirm_short(first, second, candidate, settings, search, (a_db, b_db), prepared_second)
+        return _confirm_short(first, second, candidate, settings, search, a_db, prepared_second or prepare(b_db, search),
+                              min_frames, max_pitch)
 
     def scorer(a: np.ndarray, b: Prepared, factor: int):
         cache: dict[float, Prepared] = {}
