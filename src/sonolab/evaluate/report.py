@@ -77,6 +77,17 @@ def _tables(summary: dict[str, Any]) -> list[tuple[str, list[str], list[list[str
                        ["metric", "model: mean ± std across folds", "baseline: mean ± std across folds", "model - baseline"],
                        [[name, _format(summary["metrics"][name]), _format(baseline["metrics"].get(name)),
                          _difference(summary["metrics"][name], baseline["metrics"].get(name))] for name in names]))
+    spreading = summary.get("group_spreading")
+    if spreading:
+        names = [name for name in ("accuracy", "balanced_accuracy", "macro_f1") if name in summary["metrics"]]
+        rows = [[f"test: {name}", _format(summary["metrics"][name]), _format(spreading["without"].get(name)),
+                 _difference(summary["metrics"][name], spreading["without"].get(name))] for name in names]
+        rows += [[f"validation: {name}", _format(spreading["val"].get(name)), _format(spreading["val_without"].get(name)),
+                  _difference(spreading["val"].get(name), spreading["val_without"].get(name))]
+                 for name in names if name in spreading.get("val", {})]
+        tables.append((f"Group label spreading (transductive; k = {spreading['neighbours']}, alpha = {spreading['alpha']}): "
+                       "the same models with and without it, mean ± std across folds",
+                       ["partition: metric", "with spreading", "without", "difference"], rows))
     ablation = summary.get("modality_ablation")
     if ablation:
         names = [name for name in ("accuracy", "balanced_accuracy", "macro_f1") if name in summary["metrics"]]

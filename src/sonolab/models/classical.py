@@ -216,6 +216,39 @@ def _inner_fold(features: np.ndarray, labels: np.ndarray, classes: np.ndarray, t
     return scores, decisions
 
 
+def _score(labels: np.ndarray, predicted: np.ndarray, scoring: str) -> float:
+    from sklearn.metrics import balanced_accuracy_score, f1_score
+
+    with _quiet_fits():
+        if scoring == "macro_f1":
+            return float(f1_score(labels, predicted, average="macro"))
+        return float(balanced_accuracy_score(labels, predicted))
+
+
+def _spread_split_scores(per_split: list[tuple[list[float], list[np.ndarray]]], splits: list[tuple[np.ndarray, np.ndarray]],
+                         features: np.ndarray, labels: np.ndarray, groups: np.ndarray, classes: np.ndarray, head: str,
+                         scoring: str, spreading: Any) -> np.ndarray:
+    """(n_splits, n_points): every inner split's score once its validation rows' probabilities are spread within
+    their groups (`sonolab.models.group_spreading`), so that the grid point is chosen for what will be scored. The
+    SVMs' probabilities use each point's temperature fitted on its out-of-fold scores, as the final head does."""
+    from sonolab.models.group_spreading import spread_within_groups
+
+    label_index = np.searchsorted(classes, labels)
+    scores = np.zeros((len(splits), len(per_split[0][1])))
+    for point in range(scores.shape[1]):
+        temperature = 1.0
+        if head != "logistic_regression":
+            out_of_fold = np.full((len(labels), len(classes)), np.nan)
+            for (_, validation), (_, decisions) in zip(splits, per_split):
+                out_of_fold[validation] = decisions[point]
+            temperature = _fit_temperature(out_of_fold, label_index)
+        for split, ((_, validation), (_, decisions)) in enumerate(zip(splits, per_split)):
+            spread = spread_within_groups(_softmax(decisions[point] / temperature), features[validation], groups[validation],
+                                          spreading)
+            scores[split, point] = _score(labels[validation], classes[spread.argmax(axis=1)], scoring)
+    return scores
+
+
 @contextlib.contextmanager
 def _quiet_fits() -> Iterator[None]:
     from sklearn.exceptions import ConvergenceWarning
@@ -353,11 +386,13 @@ def _blas_threads(count: int | None) -> Iterator[None]:
 
 
 def fit_classical_head(features: np.ndarray, labels: np.ndarray, groups: np.ndarray, head: str,
-                       settings: ClassicalHeadSettings | None = None) -> ClassicalHead:
+                       settings: ClassicalHeadSettings | None = None, spreading: Any = None) -> ClassicalHead:
     """Fit `head` on the TRAINING rows given (features `(n, dim)`, labels and groups `(n,)`).
 
     Hyperparameters are chosen by the inner CV over these rows' groups only, then the head is
     refitted on all of them. Pass no test row: the test fold must not influence any choice.
+    `spreading` (`SpreadingSettings`): the predictions will be spread within groups, so each inner split is scored
+    after spreading its validation rows within their groups; the scores without it are kept beside.
     """
     settings = settings or ClassicalHeadSettings()
     if head not in HEADS:
@@ -383,6 +418,9 @@ def fit_classical_head(features: np.ndarray, labels: np.ndarray, groups: np.ndar
         delayed(_inner_fold)(features, labels, classes, train, validation, head, settings, grid, settings.blas_threads)
         for train, validation in splits)
     split_scores = np.asarray([scores for scores, _ in per_split])  # (n_splits, n_points)
+    plain_means = split_scores.mean(axis=0)
+    if spreading is not None:
+        split_scores = _spread_split_scores(per_split, splits, features, labels, groups, classes, head, settings.scoring, spreading)
     means, stds = split_scores.mean(axis=0), split_scores.std(axis=0)
     best = int(np.argmax(means))  # the first of equal means, as GridSearchCV's rank
     with _quiet_fits(), _blas_threads(settings.blas_threads):
@@ -397,7 +435,9 @@ def fit_classical_head(features: np.ndarray, labels: np.ndarray, groups: np.ndar
             out_of_fold[validation] = decisions[best]
         temperature = _fit_temperature(out_of_fold, np.searchsorted(classes, labels))
     chosen = {key: float(value) for key, value in grid[best].items()}
-    inner_scores = [{"params": dict(point), "mean": float(means[i]), "std": float(stds[i])} for i, point in enumerate(grid)]
+    inner_scores = [{"params": dict(point), "mean": float(means[i]), "std": float(stds[i]),
+                     **({"mean_without_spreading": float(plain_means[i])} if spreading is not None else {})}
+                    for i, point in enumerate(grid)]
     return ClassicalHead(
         head=head, classes=classes, arrays=_arrays_of(head, pipeline), chosen=chosen, inner_cv_scores=inner_scores,
         scoring=settings.scoring, settings=settings, temperature=temperature, n_training_rows=len(labels),

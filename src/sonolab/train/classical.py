@@ -21,6 +21,7 @@ import numpy as np
 
 from sonolab.atomic import write_json_atomic
 from sonolab.errors import ConfigError, DatasetError
+from sonolab.models.group_spreading import spreading_settings
 from sonolab.train.classical_inputs import clip_vector_of  # noqa: F401 (re-exported: classical_predict, tests)
 from sonolab.train.feature_section import feature_kind, group_normalisation, kind_settings
 
@@ -150,6 +151,10 @@ class ClassicalTask:
                                                      test_groups=test_groups)
                 inputs.blocks[modality] = dict(zip(usable, standardised.features))
             extras.setdefault("notes", []).append(f"Group normalisation: {standardised.note}.")
+        if spreading_settings(recipe.get("group_spreading")) is not None:
+            from sonolab.models.group_spreading import REPORT_NOTE
+
+            extras.setdefault("notes", []).append(REPORT_NOTE)
         if "opensmile" in extras.get("feature_kinds", []):
             extras.setdefault("notes", []).append("Features: openSMILE (audEERING), research licence: no commercial use "
                                                   "without a licence from audEERING.")
@@ -187,33 +192,43 @@ class ClassicalTask:
 
 
 def _fit_classifier(section: dict[str, Any], data: ClassicalData, partitions: dict[str, list[str]], fit_ids: list[str],
-                    seed: int, modalities: tuple[str, ...]) -> dict[str, Any]:
+                    seed: int, modalities: tuple[str, ...], spreading: Any = None) -> dict[str, Any]:
     """One classical head on one modality set: the head, test labels/probabilities, validation scores."""
     from sonolab.evaluate.metrics import classification_metrics
     from sonolab.models.classical import fit_classical_head
+    from sonolab.models.group_spreading import spread_within_groups
 
     head = fit_classical_head(data.inputs.matrix(fit_ids, modalities), np.asarray([data.labels_by_id[i] for i in fit_ids]),
-                              np.asarray([data.groups_by_id[i] for i in fit_ids]), section["name"], head_settings(section, seed))
+                              np.asarray([data.groups_by_id[i] for i in fit_ids]), section["name"], head_settings(section, seed),
+                              spreading=spreading)
     classes = data.classes
     column = {str(name): index for index, name in enumerate(head.classes)}
+    without: dict[str, Any] = {}
 
-    def scores(ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Labels and probabilities over ALL dataset classes (a class absent from the fit rows gets 0)."""
+    def scores(ids: list[str], partition: str) -> tuple[np.ndarray, np.ndarray]:
+        """Labels and probabilities over ALL dataset classes (a class absent from the fit rows gets 0); with
+        `group_spreading`, spread within each group of `ids` (the scores without it go to `without`)."""
         probabilities = np.zeros((len(ids), len(classes)))
-        fitted = head.predict_proba(data.inputs.matrix(ids, modalities))
+        matrix = data.inputs.matrix(ids, modalities)
+        fitted = head.predict_proba(matrix)
         for name, index in column.items():
             probabilities[:, classes.index(name)] = fitted[:, index]
-        return np.asarray([classes.index(data.labels_by_id[i]) for i in ids]), probabilities
+        labels = np.asarray([classes.index(data.labels_by_id[i]) for i in ids])
+        if spreading is not None:
+            without[partition] = classification_metrics(labels, probabilities, classes)
+            probabilities = spread_within_groups(probabilities, matrix, [data.groups_by_id[i] for i in ids], spreading)
+        return labels, probabilities
 
-    test_labels, test_probabilities = scores(partitions["test"])
+    test_labels, test_probabilities = scores(partitions["test"], "test")
     best_inner = max(entry["mean"] for entry in head.inner_cv_scores)
     val = {section["scoring"]: best_inner, "source": "inner cross-validation on the fit rows' groups"}
     if section["fit_on"] == "train" and partitions["val"]:
-        val_labels, val_probabilities = scores(partitions["val"])
+        val_labels, val_probabilities = scores(partitions["val"], "val")
         val = {**classification_metrics(val_labels, val_probabilities, classes), "source": "validation partition"}
     return {"head": head, "test_labels": test_labels, "test_probabilities": test_probabilities, "val": val,
             "val_monitor": val[section["scoring"]] if section["scoring"] in val else best_inner,
-            "test": classification_metrics(test_labels, test_probabilities, classes)}
+            "test": classification_metrics(test_labels, test_probabilities, classes),
+            **({"group_spreading": {**spreading.to_dict(), "without": without}} if spreading is not None else {})}
 
 
 def _fit_regression(section: dict[str, Any], data: ClassicalData, test_ids: list[str], fit_ids: list[str],
@@ -243,6 +258,7 @@ def fit_fold(recipe: dict[str, Any], data: ClassicalData, fold: str, partitions:
     from sonolab.train.classification import write_predictions
 
     section = head_section(recipe)
+    spreading = spreading_settings(recipe.get("group_spreading"))
     fit_ids = partitions["train"] + (partitions["val"] if section["fit_on"] == "train_val" else [])
     if not fit_ids or not partitions["test"]:
         raise DatasetError(f"fold {fold}: nothing to fit or to test (train {len(fit_ids)}, test {len(partitions['test'])})")
@@ -252,7 +268,7 @@ def fit_fold(recipe: dict[str, Any], data: ClassicalData, fold: str, partitions:
     headline: dict[str, Any] = {}
     for modalities in data.sets:
         name = "+".join(modalities)
-        fitted = _fit_classifier(section, data, partitions, fit_ids, seed, modalities)
+        fitted = _fit_classifier(section, data, partitions, fit_ids, seed, modalities, spreading)
         by_set[name] = {"head": {"chosen": fitted["head"].chosen}, "val": fitted["val"], "val_monitor": fitted["val_monitor"],
                         "test": fitted["test"]}
         if section["regression"]:
@@ -267,6 +283,7 @@ def fit_fold(recipe: dict[str, Any], data: ClassicalData, fold: str, partitions:
     head.save(out_dir / "head")
     write_json_atomic(out_dir / "model.json", {
         "task": "classical", "classes": data.classes, "features": recipe["features"], "head": section,
+        "group_spreading": spreading.to_dict() if spreading is not None else None,
         "modalities": list(data.sets[0]), "fold": fold, "seed": seed, "chosen": head.chosen})
     record = {
         "fold": fold, "seed": seed,
@@ -275,6 +292,8 @@ def fit_fold(recipe: dict[str, Any], data: ClassicalData, fold: str, partitions:
         "val": headline["val"], "val_monitor": headline["val_monitor"], "test": headline["test"],
         "modalities": by_set,
     }
+    if "group_spreading" in headline:
+        record["group_spreading"] = headline["group_spreading"]
     if regression:
         record["regression"] = regression
     write_json_atomic(out_dir / "metrics.json", record)

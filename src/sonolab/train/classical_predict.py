@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from sonolab.errors import AudioLoadError, SonolabError
+from sonolab.models.group_spreading import saved_spreading, spread_within_groups
 from sonolab.train.feature_section import group_normalisation, kind_settings
 
 
@@ -88,6 +89,9 @@ def evaluate_classical_run(run_dir: str | Path, root: str | Path | None = None, 
         probabilities = np.zeros((len(kept), len(classes)))
         for column, name in enumerate(head.classes):
             probabilities[:, classes.index(str(name))] = fitted[:, column]
+        spreading = saved_spreading(meta)
+        if spreading is not None:
+            probabilities = spread_within_groups(probabilities, matrix, [groups[i] for i in kept], spreading)
         labels = [classes.index(splits.labels[fold.test[i]]) for i in kept]
         scores = classification_metrics(labels, probabilities, classes)
         results.append({"fold": fold.name, "seed": meta.get("seed"), "model": str(directory),
@@ -113,6 +117,9 @@ def predict_classical(run_dir: str | Path, files: Sequence[str | Path]) -> dict[
         for column, name in enumerate(head.classes):
             total[:, classes.index(str(name))] += fitted[:, column]
     total /= len(directories)
+    spreading = saved_spreading(meta)
+    if spreading is not None and len(kept):
+        total = spread_within_groups(total, matrix, ["files"] * len(kept), spreading)
     predictions = []
     row_of = {index: row for row, index in enumerate(kept)}
     for index, file in enumerate(files):
@@ -122,8 +129,11 @@ def predict_classical(run_dir: str | Path, files: Sequence[str | Path]) -> dict[
         probabilities = total[row_of[index]]
         predictions.append({"file": str(file), "label": classes[int(np.argmax(probabilities))],
                             "probabilities": {name: float(value) for name, value in zip(classes, probabilities)}})
-    note = None
+    notes = []
     if group_normalisation(meta["features"]) == "per_group_standardise":
-        note = "group normalisation: the given files were standardised together, as one group (one speaker)"
+        notes.append("group normalisation: the given files were standardised together, as one group (one speaker)")
+    if spreading is not None:
+        notes.append("group label spreading: the given files' predictions were spread over a graph of these files, as one group")
+    note = "; ".join(notes) or None
     return {"models": [str(d) for d in directories], "classes": classes, "predictions": predictions,
             "failed": len(failures), "note": note}

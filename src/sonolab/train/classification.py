@@ -18,6 +18,7 @@ from sonolab.atomic import atomic_path, write_json_atomic
 from sonolab.audio.features import FeatureSettings, apply_reference_and_floor
 from sonolab.train.feature_section import group_normalisation, logmel_settings
 from sonolab.errors import ConfigError, DatasetError
+from sonolab.models.group_spreading import spreading_settings
 from sonolab.train.metric_names import HEADLINE_METRICS, VALIDATION_METRICS
 
 console = Console(stderr=True)
@@ -159,10 +160,18 @@ def train_fold_seed(
     model = module.model.cpu()
     val_labels, val_probabilities = predict_probabilities(model, val_set)
     test_labels, test_probabilities = predict_probabilities(model, test_set)
+    spreading = spreading_settings(recipe.get("group_spreading"))
+    unspread: dict[str, Any] = {}
+    if spreading is not None:
+        unspread = {"val": classification_metrics(val_labels, val_probabilities, classes),
+                    "test": classification_metrics(test_labels, test_probabilities, classes)}
+        val_probabilities = spread_partition(source, settings, val_ids, groups_by_id, val_probabilities, spreading)
+        test_probabilities = spread_partition(source, settings, test_ids, groups_by_id, test_probabilities, spreading)
     write_predictions(out_dir / "predictions.csv", test_ids, test_labels, test_probabilities, classes)
     normalisation = group_normalisation(recipe["features"])
     save_model(out_dir, model, recipe["model"], classes, settings, framing,
-               extra={"fold": fold_name, "seed": seed, "best_epoch": outcome.best_epoch, "group_normalisation": normalisation})
+               extra={"fold": fold_name, "seed": seed, "best_epoch": outcome.best_epoch, "group_normalisation": normalisation,
+                      "group_spreading": spreading.to_dict() if spreading is not None else None})
     record = {
         "fold": fold_name, "seed": seed,
         "counts": {"train": len(train_ids), "val": len(val_ids), "test": len(test_ids)},
@@ -171,10 +180,24 @@ def train_fold_seed(
         "test": classification_metrics(test_labels, test_probabilities, classes),
         "val_monitor": outcome.best_score,
         "feature_settings": settings.to_dict(),
+        **({"group_spreading": {**spreading.to_dict(), "without": unspread}} if spreading is not None else {}),
         "note": "best_epoch counts from 1; Lightning's logs/*/metrics.csv counts epochs from 0",
     }
     write_json_atomic(metrics_path, record)
     return record
+
+
+def spread_partition(source: Any, settings: FeatureSettings, ids: Sequence[str], groups_by_id: dict[str, str] | None,
+                     probabilities: np.ndarray, spreading: Any) -> np.ndarray:
+    """`group_spreading`: each group's probabilities among `ids` smoothed over a graph of its own clips, built from
+    every clip's per-band mean and std of its referenced dB matrix (no labels; transductive for a test group)."""
+    from sonolab.models.group_spreading import spread_within_groups
+    from sonolab.train.classical_inputs import clip_vector_of
+
+    if not groups_by_id:
+        raise ConfigError("group_spreading needs each item's group (the dataset gave none)")
+    features = np.stack([clip_vector_of(apply_reference_and_floor(source.get(i), settings), "logmel") for i in ids])
+    return spread_within_groups(probabilities, features, [groups_by_id.get(i, i) for i in ids], spreading)
 
 
 def fold_group_statistics(recipe: dict[str, Any], source: Any, settings: FeatureSettings, item_ids: Sequence[str],
@@ -303,10 +326,14 @@ class ClassificationTask:
         classes = list(index.classes)
         usable = set(cache.item_ids)
         extras: dict[str, Any] = {"classes": classes, "feature_cache": str(directory)}
+        if spreading_settings(recipe.get("group_spreading")) is not None:
+            from sonolab.models.group_spreading import REPORT_NOTE
+
+            extras.setdefault("notes", []).append(REPORT_NOTE)
         if group_normalisation(recipe["features"]) == "per_group_standardise":
-            extras["notes"] = ["Group normalisation: every mel band standardised per group with that group's own mean and std over "
+            extras.setdefault("notes", []).append("Group normalisation: every mel band standardised per group with that group's own mean and std over "
                                "all its frames, computed without labels; for each fold's test group(s) this used their own "
-                               "unlabelled recordings (transductive)."]
+                                                  "unlabelled recordings (transductive).")
         return ClassificationData(
             cache=cache, labels_by_id={item.item_id: classes.index(item.label) for item in index.items}, classes=classes,
             usable=usable, problems=failures, waveforms=load_training_waveforms(recipe, index, folds, usable, progress),

@@ -88,6 +88,9 @@ RECIPE_DEFAULTS: dict[str, Any] = {
     # re-cut / re-encoded / noisy / pitch-shifted / stretched copies) `always`, `never`, or `auto`: when the dataset
     # holds at most `max_audio_minutes` of audio (the content index costs ~8 min for FSDD's 20 min of audio on 2 cores).
     "audit": {"content": "auto", "max_audio_minutes": 30.0},
+    # Transductive smoothing of each test group's predictions over a nearest-neighbour graph of the group's own
+    # clips (sonolab.models.group_spreading; no labels, no other group). Off by default; a report that used it says so.
+    "group_spreading": {"enabled": False, "neighbours": 5, "alpha": 0.8},
 }
 BASELINE_KEYS = ("enabled", "features", "head")
 

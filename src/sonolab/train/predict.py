@@ -14,6 +14,7 @@ import torch
 from sonolab.audio.features import FeatureSettings, apply_reference_and_floor, log_mel_re_unity
 from sonolab.audio.framing import fit_frames
 from sonolab.errors import AudioLoadError, SonolabError
+from sonolab.models.group_spreading import saved_spreading, spread_within_groups
 
 
 def model_dirs(run_dir: str | Path) -> list[Path]:
@@ -57,11 +58,15 @@ def _group_normalised(meta: dict[str, Any]) -> bool:
     return meta.get("group_normalisation", "none") == "per_group_standardise"
 
 
-def model_inputs(paths: Sequence[str | Path], meta: dict[str, Any], groups: Sequence[str] | None = None) -> tuple[list[np.ndarray | None], dict[str, str]]:
-    """Each path's model input for a saved model (None where the file failed) and the failures (path -> reason).
+def model_inputs(paths: Sequence[str | Path], meta: dict[str, Any], groups: Sequence[str] | None = None
+                 ) -> tuple[list[np.ndarray | None], dict[str, str], list[np.ndarray | None]]:
+    """Each path's model input for a saved model (None where the file failed), the failures (path -> reason), and
+    each file's clip vector (per-band mean and std of its log-mel: the graph of `group_spreading`).
 
     A model trained with group normalisation standardises each group by that group's own statistics over the
     given files (`groups`: one id per path; None: all the files form one group), as in training."""
+    from sonolab.train.classical_inputs import clip_vector_of
+
     from sonolab.data.group_normalisation import group_band_statistics
 
     settings = meta["feature_settings_object"]
@@ -80,7 +85,16 @@ def model_inputs(paths: Sequence[str | Path], meta: dict[str, Any], groups: Sequ
         statistics = group_band_statistics(lambda i: matrices[int(i)], dict(zip(map(str, range(len(paths))), row_groups)), readable)
     inputs = [None if matrix is None else frame_matrix(matrix, settings, meta["framing"], statistics.get(row_groups[i]))
               for i, matrix in enumerate(matrices)]
-    return inputs, failures
+    return inputs, failures, [None if matrix is None else clip_vector_of(matrix, "logmel") for matrix in matrices]
+
+
+def spread_probabilities(meta: dict[str, Any], probabilities: np.ndarray, clip_vectors: Sequence[np.ndarray],
+                         groups: Sequence[str]) -> np.ndarray:
+    """The probabilities spread within groups when the model was scored with `group_spreading` (model.json)."""
+    spreading = saved_spreading(meta)
+    if spreading is None or not len(probabilities):
+        return probabilities
+    return spread_within_groups(probabilities, np.stack(list(clip_vectors)), list(groups), spreading)
 
 
 @torch.no_grad()
@@ -100,15 +114,17 @@ def predict_files(run_dir: str | Path, files: Sequence[str | Path]) -> dict[str,
             classes = meta["classes"]
         elif meta["classes"] != classes:
             raise SonolabError(f"{directory}: its classes differ from the other models of {run_dir}")
-        inputs, failed = model_inputs(files, meta)
+        inputs, failed, vectors = model_inputs(files, meta)
         failures.update(failed)
         notes.update(["group normalisation: the given files were standardised together, as one group (one speaker)"] if _group_normalised(meta) else [])
-        for file, features in zip(files, inputs):
-            key = str(file)
-            if key in failures or features is None:
-                continue
-            probabilities = torch.softmax(model(torch.from_numpy(features)[None]).float(), dim=1)[0].numpy()
-            sums[key] = sums.get(key, 0) + probabilities
+        read = [index for index, features in enumerate(inputs) if str(files[index]) not in failures and features is not None]
+        if saved_spreading(meta) is not None:
+            notes.add("group label spreading: the given files' predictions were spread over a graph of these files, as one group")
+        probabilities = [torch.softmax(model(torch.from_numpy(inputs[i])[None]).float(), dim=1)[0].numpy() for i in read]
+        if read:
+            spread = spread_probabilities(meta, np.stack(probabilities), [vectors[i] for i in read], ["files"] * len(read))
+            for row, index in enumerate(read):
+                sums[str(files[index])] = sums.get(str(files[index]), 0) + spread[row]
     assert classes is not None
     predictions = []
     for file in files:
@@ -148,14 +164,18 @@ def evaluate_run(run_dir: str | Path, root: str | Path | None = None, progress: 
             raise SonolabError(f"{directory}: its fold is not in {run_dir / 'splits.json'}")
         labels, probabilities, failed = [], [], []
         paths = [splits.resolve_path(item_id, Path(root) if root else None) for item_id in fold.test]
-        inputs, failures = model_inputs(paths, meta, [str(splits.groups.get(item_id, item_id)) for item_id in fold.test])
-        for item_id, path, features in zip(fold.test, paths, inputs):
+        groups = [str(splits.groups.get(item_id, item_id)) for item_id in fold.test]
+        inputs, failures, vectors = model_inputs(paths, meta, groups)
+        read = []
+        for index, (item_id, path, features) in enumerate(zip(fold.test, paths, inputs)):
             if features is None:
                 failed.append({"item_id": item_id, "reason": failures[str(path)]})
                 continue
             probabilities.append(torch.softmax(model(torch.from_numpy(features)[None]).float(), dim=1)[0].numpy())
             labels.append(classes.index(splits.labels[item_id]))
-        scores = classification_metrics(labels, np.stack(probabilities), classes)
+            read.append(index)
+        spread = spread_probabilities(meta, np.stack(probabilities), [vectors[i] for i in read], [groups[i] for i in read])
+        scores = classification_metrics(labels, spread, classes)
         results.append({"fold": fold.name, "seed": meta.get("seed"), "model": str(directory), "failed": failed, **scores})
     evaluation = {
         "metrics": {name: fold_seed_stats([(r["fold"], r["seed"], r[name]) for r in results]) for name in SCALAR_METRICS},

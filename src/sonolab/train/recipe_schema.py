@@ -61,6 +61,12 @@ class TrainingSection(_Strict):
     deterministic: bool
 
 
+class GroupSpreadingSection(_Strict):
+    enabled: bool
+    neighbours: int = Field(ge=1)
+    alpha: float = Field(gt=0, lt=1)
+
+
 class RecipeSchema(BaseModel):
     model_config = ConfigDict(extra="allow")  # feature, model, augment and task sections have their own checks
 
@@ -73,6 +79,7 @@ class RecipeSchema(BaseModel):
     split: SplitSection
     training: TrainingSection
     seeds: list[int] = Field(min_length=1)
+    group_spreading: GroupSpreadingSection
 
 
 def check_recipe_types(resolved: dict[str, Any], source: str) -> None:

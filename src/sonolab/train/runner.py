@@ -18,7 +18,7 @@ from sonolab.atomic import write_json_atomic
 from sonolab.errors import ConfigError
 from sonolab.train.config import expand_sweep, monitor_mode, validate_recipe
 from sonolab.train.runs import default_run_dir, is_rank_zero, prepare_run_dir, read_marker
-from sonolab.train.summary import summarize_records
+from sonolab.train.summary import spreading_summary, summarize_records
 
 console = Console(stderr=True)
 
@@ -267,6 +267,9 @@ def _run_trial(plugin: Any, trial_recipe: dict[str, Any], index: Any, folds: lis
         "feature_failures": len(prepared.problems), "dataset_problems": len(dataset_problems),
         **prepared.extras, **summarize_records(records, plugin.headline_metrics(trial_recipe)),
     }
+    spreading = spreading_summary(records, plugin.headline_metrics(trial_recipe))
+    if spreading is not None:
+        summary["group_spreading"] = spreading
     if hasattr(plugin, "summary_extras"):  # e.g. the classical task's modality ablation and regression heads
         summary.update(plugin.summary_extras(trial_recipe, records))
     if trial_dir != out_dir:

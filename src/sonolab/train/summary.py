@@ -92,3 +92,22 @@ def summarize_records(records: list[dict[str, Any]], metric_names: Sequence[str]
         "per_seed": per_seed,
         "runs": runs,
     }
+
+
+def spreading_summary(records: list[dict[str, Any]], metric_names: Sequence[str]) -> dict[str, Any] | None:
+    """With `group_spreading`: its settings and the same models' test (and validation) scores without it, under the
+    same convention, so that the report can show what the transductive step changed; None when it was off."""
+    spread = [record for record in records if record.get("group_spreading")]
+    if not spread:
+        return None
+    settings = {key: value for key, value in spread[0]["group_spreading"].items() if key != "without"}
+    without = [{**record, "test": record["group_spreading"]["without"]["test"]} for record in spread]
+    result = {**settings, "without": summarize_records(without, metric_names)["metrics"]}
+    with_val = [record for record in spread if "val" in record["group_spreading"]["without"]]
+    if with_val:
+        result["val"] = {name: fold_seed_stats([(r["fold"], r["seed"], r["val"].get(name)) for r in with_val])
+                         for name in metric_names if name in with_val[0]["val"]}
+        result["val_without"] = {name: fold_seed_stats([(r["fold"], r["seed"], r["group_spreading"]["without"]["val"].get(name))
+                                                        for r in with_val])
+                                 for name in metric_names if name in with_val[0]["group_spreading"]["without"]["val"]}
+    return result

@@ -72,6 +72,9 @@ def refuse_unsupported_options(recipe: dict[str, Any]) -> None:
         if (recipe.get("augment") or {}).get(key, {}).get("enabled"):
             raise ConfigError(f"augment.{key} is not implemented by the bimodal task (fix: set augment.{key}.enabled: false; "
                               "augment.spec_augment and augment.spectrogram_warp apply to its audio tower)")
+    if (recipe.get("group_spreading") or {}).get("enabled"):
+        raise ConfigError("group_spreading is implemented by the classification and classical tasks, not bimodal "
+                          "(fix: set group_spreading.enabled: false)")
 
 
 def bimodal_validation_metrics(section: dict[str, Any]) -> tuple[str, ...]:

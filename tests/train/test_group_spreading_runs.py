@@ -1,0 +1,107 @@
+"""`group_spreading` in runs: the classification (CNN) task spreads its validation and test predictions within each
+group and records the scores without it beside them; the report's notes say it was transductive."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from generated import make_fsdd
+
+from sonolab.errors import ConfigError
+from sonolab.evaluate.report import write_report
+from sonolab.train.config import validate_recipe
+from sonolab.train.runner import run
+
+CNN_RECIPE = {
+    "task": "classification", "dataset": "fsdd",
+    "features": {"sample_rate_hz": 8000, "n_fft": 256, "hop_length_samples": 128, "n_mels": 24, "db_reference": "dataset_max"},
+    "framing": {"target_frames": 16, "crop": "random", "eval_crop": "middle"},
+    "split": {"strategy": "loso", "max_folds": 1},
+    "model": {"name": "baseline_cnn", "channels": [4, 8], "dropout": 0.1},
+    "training": {"epochs": 2, "batch_size": 8, "lr": 0.003, "patience": 0, "scheduler": "cosine"},
+    "group_spreading": {"enabled": True, "neighbours": 3, "alpha": 0.8},
+    "baseline": {"enabled": False},
+    "seeds": [0],
+}
+
+
+@pytest.fixture(scope="module")
+def fsdd_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_fsdd(tmp_path_factory.mktemp("fsdd_spreading"), speakers=4, takes=4)
+
+
+CLASSICAL_RECIPE = {
+    "task": "classical", "dataset": "fsdd",
+    "features": {"kind": "functionals", "f0": False, "group_normalisation": "per_group_standardise"},
+    "split": {"strategy": "loso", "max_folds": 2},
+    "head": {"name": "logistic_regression"},
+    "group_spreading": {"enabled": True, "neighbours": 3, "alpha": 0.8},
+    "baseline": {"enabled": False},
+    "seeds": [0],
+}
+
+
+def _stored_probabilities(seed_dir: Path) -> dict[str, list[float]]:
+    with (seed_dir / "predictions.csv").open(newline="") as handle:
+        return {row["item_id"]: [float(v) for k, v in row.items() if k.startswith("p_")] for row in csv.DictReader(handle)}
+
+
+def _check_spread_record(run_dir: Path, partitions: set[str]) -> tuple[dict, dict]:
+    record = json.loads(next(run_dir.rglob("metrics.json")).read_text())
+    spreading = record["group_spreading"]
+    assert spreading["neighbours"] == 3 and spreading["alpha"] == 0.8
+    assert set(spreading["without"]) == partitions and "accuracy" in spreading["without"]["test"]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert any("transductive" in note and "spreading" in note for note in summary.get("notes", []))
+    assert summary["group_spreading"]["without"]["accuracy"]["mean"] == pytest.approx(
+        np.mean([json.loads(p.read_text())["group_spreading"]["without"]["test"]["accuracy"] for p in run_dir.rglob("metrics.json")]))
+    markdown, _ = write_report(run_dir)
+    assert "Group label spreading (transductive" in markdown.read_text()
+    return record, summary
+
+
+def test_the_cnn_task_spreads_within_groups_and_evaluate_and_predict_agree(fsdd_root: Path, tmp_path: Path) -> None:
+    from sonolab.data.splits import load_splits
+    from sonolab.train.predict import evaluate_run, predict_files
+
+    run_dir = run(copy.deepcopy(CNN_RECIPE), root=fsdd_root, out_dir=tmp_path / "run", progress=False)
+    _, summary = _check_spread_record(run_dir, {"val", "test"})
+    # re-scoring from the audio files spreads within the test speaker's files, as training did
+    evaluation = evaluate_run(run_dir, progress=False)
+    assert evaluation["metrics"]["accuracy"]["mean"] == pytest.approx(summary["metrics"]["accuracy"]["mean"], abs=1e-9)
+    seed_dir = next(run_dir.glob("*/seed_0"))
+    test_ids = load_splits(run_dir / "splits.json").folds[0].test
+    stored = _stored_probabilities(seed_dir)
+    result = predict_files(seed_dir, [fsdd_root / "recordings" / f"{item_id}.wav" for item_id in test_ids])
+    assert "spread" in result["note"] and "one group" in result["note"]
+    for item_id, row in zip(test_ids, result["predictions"]):
+        np.testing.assert_allclose(list(row["probabilities"].values()), stored[item_id], atol=2e-3)
+
+
+def test_the_classical_task_chooses_its_head_after_spreading_and_evaluate_agrees(fsdd_root: Path, tmp_path: Path) -> None:
+    from sonolab.train.classical_predict import evaluate_classical_run, predict_classical
+
+    run_dir = run(copy.deepcopy(CLASSICAL_RECIPE), root=fsdd_root, out_dir=tmp_path / "run", progress=False)
+    record, summary = _check_spread_record(run_dir, {"test"})
+    assert all("mean_without_spreading" in entry for entry in record["head"]["inner_cv"])
+    evaluation = evaluate_classical_run(run_dir, progress=False)
+    assert evaluation["metrics"]["accuracy"]["mean"] == pytest.approx(summary["metrics"]["accuracy"]["mean"], abs=1e-6)
+    predicted = predict_classical(run_dir, sorted((fsdd_root / "recordings").glob("*_spk3_*.wav")))
+    assert predicted["failed"] == 0 and "spread" in predicted["note"]
+
+
+def test_recipes_check_the_section() -> None:
+    recipe = validate_recipe(copy.deepcopy(CNN_RECIPE))
+    assert recipe["group_spreading"]["enabled"] is True
+    assert validate_recipe({"task": "classification", "dataset": "fsdd"})["group_spreading"]["enabled"] is False
+    with pytest.raises(ConfigError, match="alpha"):
+        validate_recipe({**copy.deepcopy(CNN_RECIPE), "group_spreading": {"enabled": True, "alpha": 1.5}})
+    with pytest.raises(ConfigError, match="group_spreading"):
+        validate_recipe({**copy.deepcopy(CNN_RECIPE), "group_spreading": {"enabled": True, "radius": 2}})
+    with pytest.raises(ConfigError, match="group_spreading is implemented by the classification and classical tasks"):
+        validate_recipe({"task": "bimodal", "dataset": "merge", "group_spreading": {"enabled": True}})
