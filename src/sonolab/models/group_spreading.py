@@ -26,6 +26,7 @@ from sonolab.errors import ConfigError
 
 NOTE = ("group label spreading: each test group's predictions were smoothed over a nearest-neighbour graph of that "
         "group's own unlabelled recordings (transductive; no label and no other group used)")
+PREDICT_NOTE = "group label spreading: the given files' predictions were spread over a graph of these files, as one group"
 REPORT_NOTE = NOTE[0].upper() + NOTE[1:] + "."  # the sentence a run's summary notes (and so its report) carry
 MIN_STD = 1e-8
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from sonolab.errors import AudioLoadError, SonolabError
-from sonolab.models.group_spreading import saved_spreading, spread_within_groups
+from sonolab.models.group_spreading import PREDICT_NOTE, saved_spreading, spread_within_groups
 from sonolab.train.feature_section import group_normalisation, kind_settings
 
 
@@ -133,7 +133,7 @@ def predict_classical(run_dir: str | Path, files: Sequence[str | Path]) -> dict[
     if group_normalisation(meta["features"]) == "per_group_standardise":
         notes.append("group normalisation: the given files were standardised together, as one group (one speaker)")
     if spreading is not None:
-        notes.append("group label spreading: the given files' predictions were spread over a graph of these files, as one group")
+        notes.append(PREDICT_NOTE)
     note = "; ".join(notes) or None
     return {"models": [str(d) for d in directories], "classes": classes, "predictions": predictions,
             "failed": len(failures), "note": note}

@@ -331,9 +331,10 @@ class ClassificationTask:
 
             extras.setdefault("notes", []).append(REPORT_NOTE)
         if group_normalisation(recipe["features"]) == "per_group_standardise":
-            extras.setdefault("notes", []).append("Group normalisation: every mel band standardised per group with that group's own mean and std over "
-                               "all its frames, computed without labels; for each fold's test group(s) this used their own "
-                                                  "unlabelled recordings (transductive).")
+            extras.setdefault("notes", []).append(
+                "Group normalisation: every mel band standardised per group with that group's own mean and std over all its "
+                "frames, computed without labels; for each fold's test group(s) this used their own unlabelled recordings "
+                "(transductive).")
         return ClassificationData(
             cache=cache, labels_by_id={item.item_id: classes.index(item.label) for item in index.items}, classes=classes,
             usable=usable, problems=failures, waveforms=load_training_waveforms(recipe, index, folds, usable, progress),

@@ -14,7 +14,7 @@ import torch
 from sonolab.audio.features import FeatureSettings, apply_reference_and_floor, log_mel_re_unity
 from sonolab.audio.framing import fit_frames
 from sonolab.errors import AudioLoadError, SonolabError
-from sonolab.models.group_spreading import saved_spreading, spread_within_groups
+from sonolab.models.group_spreading import PREDICT_NOTE, saved_spreading, spread_within_groups
 
 
 def model_dirs(run_dir: str | Path) -> list[Path]:
@@ -119,7 +119,7 @@ def predict_files(run_dir: str | Path, files: Sequence[str | Path]) -> dict[str,
         notes.update(["group normalisation: the given files were standardised together, as one group (one speaker)"] if _group_normalised(meta) else [])
         read = [index for index, features in enumerate(inputs) if str(files[index]) not in failures and features is not None]
         if saved_spreading(meta) is not None:
-            notes.add("group label spreading: the given files' predictions were spread over a graph of these files, as one group")
+            notes.add(PREDICT_NOTE)
         probabilities = [torch.softmax(model(torch.from_numpy(inputs[i])[None]).float(), dim=1)[0].numpy() for i in read]
         if read:
             spread = spread_probabilities(meta, np.stack(probabilities), [vectors[i] for i in read], ["files"] * len(read))

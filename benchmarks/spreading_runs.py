@@ -1,0 +1,57 @@
+"""Pool the fold x seed records of one or more finished runs of the same recipe (e.g. seeds run as separate
+processes) and print, under sonolab's summary convention (the mean over folds of each fold's seed-averaged score;
+std across folds; std across seeds separately), the validation and test scores with and without `group_spreading`.
+
+    python benchmarks/spreading_runs.py RUN_DIR [RUN_DIR ...] [--metric accuracy] [--validation-only]
+
+`--validation-only` prints no test score: use it while a setting is still being chosen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from sonolab.train.summary import fold_seed_stats
+
+
+def records(run_dirs: list[Path]) -> list[dict]:
+    """Every fold x seed record directly under the given folders (`<fold>/seed_<s>/metrics.json`; for a sweep, pass
+    its trial's folder)."""
+    return [json.loads(path.read_text()) for run_dir in run_dirs for path in sorted(run_dir.glob("*/seed_*/metrics.json"))]
+
+
+def line(label: str, rows: list[tuple[str, int, float]]) -> str:
+    stats = fold_seed_stats(rows)
+    return (f"{label}: {100 * stats['mean']:.1f} % (std across folds {100 * stats['std']:.1f}, std across seeds "
+            f"{100 * (stats.get('std_seeds') or 0):.1f}; {stats['n_folds']} folds x {stats['n_seeds']} seeds)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run_dirs", nargs="+", type=Path)
+    parser.add_argument("--metric", default="accuracy")
+    parser.add_argument("--validation-only", action="store_true")
+    args = parser.parse_args()
+    found = [r for r in records(args.run_dirs) if r.get("group_spreading")]
+    if not found:
+        raise SystemExit("no fold/seed record with group_spreading in these runs")
+    metric = args.metric
+    partitions = ["val"] + ([] if args.validation_only else ["test"])
+    print("fold      seed  " + "  ".join(f"{p} with / without" for p in partitions))
+    for record in sorted(found, key=lambda r: (r["fold"], r["seed"])):
+        without = record["group_spreading"]["without"]
+        cells = [f"{100 * record[p][metric]:5.1f} / {100 * without[p][metric]:5.1f}" for p in partitions if p in without]
+        print(f"{record['fold']:<9} {record['seed']:>4}  " + "      ".join(cells))
+    for partition in partitions:
+        with_rows = [(r["fold"], r["seed"], r[partition][metric]) for r in found if partition in r["group_spreading"]["without"]]
+        without_rows = [(r["fold"], r["seed"], r["group_spreading"]["without"][partition][metric]) for r in found
+                        if partition in r["group_spreading"]["without"]]
+        if with_rows:
+            print(line(f"{partition} {metric} with spreading   ", with_rows))
+            print(line(f"{partition} {metric} without spreading", without_rows))
+
+
+if __name__ == "__main__":
+    main()
