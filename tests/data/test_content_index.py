@@ -215,8 +215,11 @@ def test_long_clips_are_shortlisted_by_peak_triplets_for_every_kind_of_copy():
         assert tempo == pytest.approx(copy.tempo_ratio, rel=0.02), name
         assert sign * match.lag_s == pytest.approx(-copy.lag_s, abs=0.02), name
     default = find_copies(prints, SETTINGS, search)
-    assert len(shortlist(prints, SETTINGS, search)) >= 64  # enough candidates for the forked workers to be used
-    assert find_copies(prints, SETTINGS, search, workers=2) == default  # two processes: the same matches
+    # every candidate of the triplet index (not only each clip's first, `_top_pairs`): enough for the forked workers
+    full = SearchSettings(triplet_candidates_per_item=search.candidates_per_item)
+    assert len(shortlist(prints, SETTINGS, full)) >= 64
+    assert find_copies(prints, SETTINGS, full, workers=2) == find_copies(prints, SETTINGS, full)  # two processes: the same matches
+    assert {(c.first, c.second) for c in shortlist(prints, SETTINGS, search)} < {(c.first, c.second) for c in shortlist(prints, SETTINGS, full)}
     flagged = {frozenset((m.first, m.second)) for m in default}
     assert frozenset(("long1", "take")) not in flagged
     assert all(len({n.split("_")[0] for n in pair}) == 1 or "long2" in pair for pair in flagged)
