@@ -4,7 +4,9 @@ std across folds; std across seeds separately), the validation and test scores w
 
     python benchmarks/spreading_runs.py RUN_DIR [RUN_DIR ...] [--metric accuracy] [--validation-only]
 
-`--validation-only` prints no test score: use it while a setting is still being chosen.
+`--validation-only` prints no test score: use it while a setting is still being chosen. A classical head fitted on
+train + validation has no validation partition (its validation is the inner CV: `metrics.json: head.inner_cv`, with
+`mean_without_spreading` beside each grid point's `mean`), so its validation cells read "-".
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ def main() -> None:
     print("fold      seed  " + "  ".join(f"{p} with / without" for p in partitions))
     for record in sorted(found, key=lambda r: (r["fold"], r["seed"])):
         without = record["group_spreading"]["without"]
-        cells = [f"{100 * record[p][metric]:5.1f} / {100 * without[p][metric]:5.1f}" for p in partitions if p in without]
+        cells = [f"{100 * record[p][metric]:5.1f} / {100 * without[p][metric]:5.1f}" if p in without else "      -       "
+                 for p in partitions]
         print(f"{record['fold']:<9} {record['seed']:>4}  " + "      ".join(cells))
     for partition in partitions:
         with_rows = [(r["fold"], r["seed"], r[partition][metric]) for r in found if partition in r["group_spreading"]["without"]]
