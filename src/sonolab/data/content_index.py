@@ -206,7 +206,9 @@ def _top_pairs(candidates: list[Candidate], search: SearchSettings) -> list[Cand
 
     The confirmation costs about the same for every candidate, and most long-clip candidates are other clips
     (of the same class): on validation draws (seeds 1 and 2: 200 generated 5 s clips and 95 planted copies each)
-    this keeps 59 % of the candidates and every planted copy the full shortlist let the confirmation flag."""
+    this keeps 59 % of the candidates and every planted copy the full shortlist let the confirmation flag. On
+    2,380-clip draws (seeds 1, 2: `benchmarks/leak_scale.py`) it prunes 1 and 4 copies that would be flagged; no
+    vote-based rule tried there recovered them at an affordable number of candidates (docs/benchmarks.md)."""
     ranked = sorted(candidates, key=lambda c: -c.votes)
     seen: dict[int, int] = {}
     kept = []
