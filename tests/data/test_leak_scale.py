@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,13 +14,12 @@ from sonolab.data.content_index import SearchSettings
 from sonolab.data.copy_kinds import make_copy
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests"))
+from benchmark_modules import load_benchmark  # noqa: E402
 
 
 def _leak_scale():
-    spec = importlib.util.spec_from_file_location("leak_scale", REPO / "benchmarks" / "leak_scale.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("leak_scale")
 
 
 @pytest.fixture(scope="module")

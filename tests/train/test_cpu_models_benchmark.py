@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,13 +13,12 @@ from generated import make_fsdd
 from sonolab.train.runner import run
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests"))
+from benchmark_modules import load_benchmark  # noqa: E402
 
 
 def _cpu_models():
-    spec = importlib.util.spec_from_file_location("cpu_models", REPO / "benchmarks" / "cpu_models.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("cpu_models")
 
 
 RECIPE = {
