@@ -225,6 +225,16 @@ def _score(labels: np.ndarray, predicted: np.ndarray, scoring: str) -> float:
         return float(balanced_accuracy_score(labels, predicted))
 
 
+def _out_of_fold_temperature(splits: list[tuple[np.ndarray, np.ndarray]], per_split: list[tuple[list[float], list[np.ndarray]]],
+                             point: int, labels: np.ndarray, classes: np.ndarray) -> float:
+    """The SVM temperature of grid point `point`, fitted on its out-of-fold decision scores from the inner fits (each
+    row scored without its group)."""
+    out_of_fold = np.full((len(labels), len(classes)), np.nan)
+    for (_, validation), (_, decisions) in zip(splits, per_split):
+        out_of_fold[validation] = decisions[point]
+    return _fit_temperature(out_of_fold, np.searchsorted(classes, labels))
+
+
 def _spread_split_scores(per_split: list[tuple[list[float], list[np.ndarray]]], splits: list[tuple[np.ndarray, np.ndarray]],
                          features: np.ndarray, labels: np.ndarray, groups: np.ndarray, classes: np.ndarray, head: str,
                          scoring: str, spreading: Any) -> np.ndarray:
@@ -233,15 +243,9 @@ def _spread_split_scores(per_split: list[tuple[list[float], list[np.ndarray]]], 
     SVMs' probabilities use each point's temperature fitted on its out-of-fold scores, as the final head does."""
     from sonolab.models.group_spreading import spread_within_groups
 
-    label_index = np.searchsorted(classes, labels)
     scores = np.zeros((len(splits), len(per_split[0][1])))
     for point in range(scores.shape[1]):
-        temperature = 1.0
-        if head != "logistic_regression":
-            out_of_fold = np.full((len(labels), len(classes)), np.nan)
-            for (_, validation), (_, decisions) in zip(splits, per_split):
-                out_of_fold[validation] = decisions[point]
-            temperature = _fit_temperature(out_of_fold, label_index)
+        temperature = 1.0 if head == "logistic_regression" else _out_of_fold_temperature(splits, per_split, point, labels, classes)
         for split, ((_, validation), (_, decisions)) in enumerate(zip(splits, per_split)):
             spread = spread_within_groups(_softmax(decisions[point] / temperature), features[validation], groups[validation],
                                           spreading)
@@ -427,13 +431,7 @@ def fit_classical_head(features: np.ndarray, labels: np.ndarray, groups: np.ndar
         pipeline = _preprocessing(head, settings, len(features), features.shape[1])
         pipeline.steps.append(("model", _model(head, settings).set_params(**grid[best])))
         pipeline.fit(features, labels)
-    temperature = None
-    if head != "logistic_regression":
-        # out-of-fold scores of the chosen point, from the inner fits above (each row scored without its group)
-        out_of_fold = np.full((len(labels), len(classes)), np.nan)
-        for (_, validation), (_, decisions) in zip(splits, per_split):
-            out_of_fold[validation] = decisions[best]
-        temperature = _fit_temperature(out_of_fold, np.searchsorted(classes, labels))
+    temperature = None if head == "logistic_regression" else _out_of_fold_temperature(splits, per_split, best, labels, classes)
     chosen = {key: float(value) for key, value in grid[best].items()}
     inner_scores = [{"params": dict(point), "mean": float(means[i]), "std": float(stds[i]),
                      **({"mean_without_spreading": float(plain_means[i])} if spreading is not None else {})}

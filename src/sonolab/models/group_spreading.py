@@ -53,7 +53,7 @@ def spreading_settings(section: dict[str, Any] | None) -> SpreadingSettings | No
     """The recipe's `group_spreading` section as settings, or None when it is off."""
     if not section or not section.get("enabled"):
         return None
-    return SpreadingSettings(int(section.get("neighbours", 5)), float(section.get("alpha", 0.8)))
+    return SpreadingSettings(**{key: section[key] for key in ("neighbours", "alpha") if key in section})
 
 
 def saved_spreading(meta: dict[str, Any]) -> SpreadingSettings | None:

@@ -104,10 +104,12 @@ def spreading_summary(records: list[dict[str, Any]], metric_names: Sequence[str]
     without = [{**record, "test": record["group_spreading"]["without"]["test"]} for record in spread]
     result = {**settings, "without": summarize_records(without, metric_names)["metrics"]}
     with_val = [record for record in spread if "val" in record["group_spreading"]["without"]]
+
+    def val_stats(scores_of: Any) -> dict[str, Any]:
+        return {name: fold_seed_stats([(r["fold"], r["seed"], scores_of(r).get(name)) for r in with_val])
+                for name in metric_names if name in scores_of(with_val[0])}
+
     if with_val:
-        result["val"] = {name: fold_seed_stats([(r["fold"], r["seed"], r["val"].get(name)) for r in with_val])
-                         for name in metric_names if name in with_val[0]["val"]}
-        result["val_without"] = {name: fold_seed_stats([(r["fold"], r["seed"], r["group_spreading"]["without"]["val"].get(name))
-                                                        for r in with_val])
-                                 for name in metric_names if name in with_val[0]["group_spreading"]["without"]["val"]}
+        result["val"] = val_stats(lambda record: record["val"])
+        result["val_without"] = val_stats(lambda record: record["group_spreading"]["without"]["val"])
     return result
