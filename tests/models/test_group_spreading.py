@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from sonolab.errors import ConfigError
-from sonolab.models.group_spreading import SpreadingSettings, spread_group, spread_within_groups, spreading_settings
+from sonolab.models.group_spreading import (SpreadingSettings, graph_features, require_shared_groups, spread_group, spread_within_groups,
+                                            spreading_requested, spreading_settings)
 
 
 def _clusters(seed: int, n_classes: int = 3, per_class: int = 20, dim: int = 6, offset: float = 0.0):
@@ -72,9 +73,38 @@ def test_small_groups_and_settings() -> None:
     assert spreading_settings(None) is None
     assert spreading_settings({"enabled": False, "neighbours": 3, "alpha": 0.5}) is None
     assert spreading_settings({"enabled": True, "neighbours": 3, "alpha": 0.5}) == SpreadingSettings(3, 0.5)
+    assert spreading_settings({"enabled": True, "graph": "inputs+probabilities"}).graph == "inputs+probabilities"
     with pytest.raises(ConfigError, match="alpha"):
         SpreadingSettings(alpha=1.0)
     with pytest.raises(ConfigError, match="neighbours"):
         SpreadingSettings(neighbours=0)
     with pytest.raises(ValueError, match="disagree"):
         spread_within_groups(np.ones((3, 2)) / 2, np.ones((2, 2)), ["a", "a", "a"], SpreadingSettings())
+
+
+def test_a_graph_with_the_models_probabilities_keeps_a_minority_class_when_the_inputs_say_nothing() -> None:
+    """Inputs that carry no class information give every clip random neighbours, which pull a group's minority class
+    over to its majority; with the classifier's log-probabilities in the graph, neighbours are clips the model finds
+    alike, and its correct predictions stand."""
+    labels = np.repeat([0, 1, 2], [40, 10, 10])
+    probabilities = np.full((len(labels), 3), 0.1)
+    probabilities[np.arange(len(labels)), labels] = 0.8
+    noise = np.random.default_rng(5).standard_normal((len(labels), 2))
+    on_inputs = spread_group(probabilities, noise, SpreadingSettings(5, 0.9)).argmax(axis=1)
+    with_probabilities = spread_group(probabilities, noise, SpreadingSettings(5, 0.9, "inputs+probabilities")).argmax(axis=1)
+    assert np.mean(on_inputs == labels) < 0.8
+    np.testing.assert_array_equal(with_probabilities, labels)
+    rows = graph_features(probabilities, noise, SpreadingSettings(graph="inputs+probabilities"))
+    np.testing.assert_allclose(rows, np.concatenate([noise, np.log(probabilities + 1e-6)], axis=1))
+    np.testing.assert_array_equal(graph_features(probabilities, noise, SpreadingSettings()), noise)
+    with pytest.raises(ConfigError, match="graph"):
+        SpreadingSettings(graph="embedding")
+
+
+def test_groups_of_one_clip_are_refused_and_sweeps_count_as_requests() -> None:
+    with pytest.raises(ConfigError, match="every group of the folder data holds one clip"):
+        require_shared_groups(["a.wav", "b.wav", "c.wav"], "folder")
+    require_shared_groups(["a", "b", "b"], "fsdd")  # one group of two is enough to spread within
+    assert spreading_requested({"group_spreading": {"enabled": True}})
+    assert spreading_requested({"group_spreading": {"enabled": False}, "sweep": {"group_spreading.enabled": [False, True]}})
+    assert not spreading_requested({"group_spreading": {"enabled": False}, "sweep": {"head.name": ["a", "b"]}})

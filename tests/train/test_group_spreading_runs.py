@@ -24,7 +24,7 @@ CNN_RECIPE = {
     "split": {"strategy": "loso", "max_folds": 1},
     "model": {"name": "baseline_cnn", "channels": [4, 8], "dropout": 0.1},
     "training": {"epochs": 2, "batch_size": 8, "lr": 0.003, "patience": 0, "scheduler": "cosine"},
-    "group_spreading": {"enabled": True, "neighbours": 3, "alpha": 0.8},
+    "group_spreading": {"enabled": True, "neighbours": 3, "alpha": 0.8, "graph": "inputs+probabilities"},
     "baseline": {"enabled": False},
     "seeds": [0],
 }
@@ -54,14 +54,14 @@ def _stored_probabilities(seed_dir: Path) -> dict[str, list[float]]:
 def _check_spread_record(run_dir: Path, partitions: set[str]) -> tuple[dict, dict]:
     record = json.loads(next(run_dir.rglob("metrics.json")).read_text())
     spreading = record["group_spreading"]
-    assert spreading["neighbours"] == 3 and spreading["alpha"] == 0.8
+    assert spreading["neighbours"] == 3 and spreading["alpha"] == 0.8 and spreading["graph"] in ("inputs", "inputs+probabilities")
     assert set(spreading["without"]) == partitions and "accuracy" in spreading["without"]["test"]
     summary = json.loads((run_dir / "summary.json").read_text())
     assert any("transductive" in note and "spreading" in note for note in summary.get("notes", []))
     assert summary["group_spreading"]["without"]["accuracy"]["mean"] == pytest.approx(
         np.mean([json.loads(p.read_text())["group_spreading"]["without"]["test"]["accuracy"] for p in run_dir.rglob("metrics.json")]))
     markdown, _ = write_report(run_dir)
-    assert "Group label spreading (transductive" in markdown.read_text()
+    assert f"Group label spreading (transductive; k = 3, alpha = 0.8, graph = {spreading['graph']})" in markdown.read_text()
     return record, summary
 
 
@@ -101,7 +101,26 @@ def test_recipes_check_the_section() -> None:
     assert validate_recipe({"task": "classification", "dataset": "fsdd"})["group_spreading"]["enabled"] is False
     with pytest.raises(ConfigError, match="alpha"):
         validate_recipe({**copy.deepcopy(CNN_RECIPE), "group_spreading": {"enabled": True, "alpha": 1.5}})
+    with pytest.raises(ConfigError, match="graph"):
+        validate_recipe({**copy.deepcopy(CNN_RECIPE), "group_spreading": {"enabled": True, "graph": "embedding"}})
     with pytest.raises(ConfigError, match="group_spreading"):
         validate_recipe({**copy.deepcopy(CNN_RECIPE), "group_spreading": {"enabled": True, "radius": 2}})
     with pytest.raises(ConfigError, match="group_spreading is implemented by the classification and classical tasks"):
         validate_recipe({"task": "bimodal", "dataset": "merge", "group_spreading": {"enabled": True}})
+
+
+def test_a_run_on_data_whose_groups_hold_one_clip_each_is_refused_before_it_starts(tmp_path: Path) -> None:
+    """A `folder` tree without a group column gives every file its own group: spreading could change nothing."""
+    import soundfile as sf
+    from generated import tone_or_noise
+
+    rng = np.random.default_rng(0)
+    for kind, name in enumerate(("tone", "noise")):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for take in range(6):
+            sf.write(tmp_path / "data" / name / f"{name}{take}{'abcdef'[take]}.wav", tone_or_noise(kind, rng, 8000, 0.4), 8000)
+    recipe = {**copy.deepcopy(CLASSICAL_RECIPE), "dataset": "folder", "split": {"strategy": "group-kfold", "folds": 2},
+              "features": {"kind": "functionals", "f0": False}}
+    with pytest.raises(ConfigError, match="holds one clip"):
+        run(recipe, root=tmp_path / "data", out_dir=tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()

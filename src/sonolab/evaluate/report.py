@@ -85,7 +85,8 @@ def _tables(summary: dict[str, Any]) -> list[tuple[str, list[str], list[list[str
         rows += [[f"validation: {name}", _format(spreading["val"].get(name)), _format(spreading["val_without"].get(name)),
                   _difference(spreading["val"].get(name), spreading["val_without"].get(name))]
                  for name in names if name in spreading.get("val", {})]
-        tables.append((f"Group label spreading (transductive; k = {spreading['neighbours']}, alpha = {spreading['alpha']}): "
+        tables.append((f"Group label spreading (transductive; k = {spreading['neighbours']}, alpha = {spreading['alpha']}, "
+                       f"graph = {spreading.get('graph', 'inputs')}): "
                        "the same models with and without it, mean ± std across folds",
                        ["partition: metric", "with spreading", "without", "difference"], rows))
     ablation = summary.get("modality_ablation")

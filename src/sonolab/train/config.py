@@ -90,7 +90,7 @@ RECIPE_DEFAULTS: dict[str, Any] = {
     "audit": {"content": "auto", "max_audio_minutes": 30.0},
     # Transductive smoothing of each test group's predictions over a nearest-neighbour graph of the group's own
     # clips (sonolab.models.group_spreading; no labels, no other group). Off by default; a report that used it says so.
-    "group_spreading": {"enabled": False, "neighbours": 5, "alpha": 0.8},
+    "group_spreading": {"enabled": False, "neighbours": 5, "alpha": 0.8, "graph": "inputs"},
 }
 BASELINE_KEYS = ("enabled", "features", "head")
 

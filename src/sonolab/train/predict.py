@@ -14,7 +14,7 @@ import torch
 from sonolab.audio.features import FeatureSettings, apply_reference_and_floor, log_mel_re_unity
 from sonolab.audio.framing import fit_frames
 from sonolab.errors import AudioLoadError, SonolabError
-from sonolab.models.group_spreading import PREDICT_NOTE, saved_spreading, spread_within_groups
+from sonolab.models.group_spreading import PREDICT_NOTE, SpreadingSettings, saved_spreading, spread_within_groups
 
 
 def model_dirs(run_dir: str | Path) -> list[Path]:
@@ -89,9 +89,10 @@ def model_inputs(paths: Sequence[str | Path], meta: dict[str, Any], groups: Sequ
 
 
 def spread_probabilities(meta: dict[str, Any], probabilities: np.ndarray, clip_vectors: Sequence[np.ndarray],
-                         groups: Sequence[str]) -> np.ndarray:
-    """The probabilities spread within groups when the model was scored with `group_spreading` (model.json)."""
-    spreading = saved_spreading(meta)
+                         groups: Sequence[str], spreading: SpreadingSettings | None = None) -> np.ndarray:
+    """The probabilities spread within groups when the model was scored with `group_spreading` (model.json), or with
+    `spreading` when given."""
+    spreading = spreading or saved_spreading(meta)
     if spreading is None or not len(probabilities):
         return probabilities
     return spread_within_groups(probabilities, np.stack(list(clip_vectors)), list(groups), spreading)
@@ -140,9 +141,13 @@ def predict_files(run_dir: str | Path, files: Sequence[str | Path]) -> dict[str,
 
 
 @torch.no_grad()
-def evaluate_run(run_dir: str | Path, root: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
-    """Re-score every saved model on its fold's test partition, computing features from the audio files
-    (independently of the training cache); writes `evaluation.json`."""
+def evaluate_run(run_dir: str | Path, root: str | Path | None = None, progress: bool = True, partition: str = "test",
+                 spreading: SpreadingSettings | None = None) -> dict[str, Any]:
+    """Re-score every saved model on its fold's test (or `val`) partition, computing features from the audio files
+    (independently of the training cache); writes `evaluation.json` for the test partition as the models were saved.
+
+    `spreading` re-scores with other `group_spreading` settings than the saved ones (e.g. to compare settings on
+    validation, `benchmarks/spreading_rescore.py`); nothing is written then."""
     from rich.progress import track
 
     from sonolab.atomic import write_json_atomic
@@ -163,23 +168,25 @@ def evaluate_run(run_dir: str | Path, root: str | Path | None = None, progress: 
         if fold is None:
             raise SonolabError(f"{directory}: its fold is not in {run_dir / 'splits.json'}")
         labels, probabilities, failed = [], [], []
-        paths = [splits.resolve_path(item_id, Path(root) if root else None) for item_id in fold.test]
-        groups = [str(splits.groups.get(item_id, item_id)) for item_id in fold.test]
+        item_ids = fold.partitions()[partition]
+        paths = [splits.resolve_path(item_id, Path(root) if root else None) for item_id in item_ids]
+        groups = [str(splits.groups.get(item_id, item_id)) for item_id in item_ids]
         inputs, failures, vectors = model_inputs(paths, meta, groups)
         read = []
-        for index, (item_id, path, features) in enumerate(zip(fold.test, paths, inputs)):
+        for index, (item_id, path, features) in enumerate(zip(item_ids, paths, inputs)):
             if features is None:
                 failed.append({"item_id": item_id, "reason": failures[str(path)]})
                 continue
             probabilities.append(torch.softmax(model(torch.from_numpy(features)[None]).float(), dim=1)[0].numpy())
             labels.append(classes.index(splits.labels[item_id]))
             read.append(index)
-        spread = spread_probabilities(meta, np.stack(probabilities), [vectors[i] for i in read], [groups[i] for i in read])
+        spread = spread_probabilities(meta, np.stack(probabilities), [vectors[i] for i in read], [groups[i] for i in read], spreading)
         scores = classification_metrics(labels, spread, classes)
         results.append({"fold": fold.name, "seed": meta.get("seed"), "model": str(directory), "failed": failed, **scores})
     evaluation = {
         "metrics": {name: fold_seed_stats([(r["fold"], r["seed"], r[name]) for r in results]) for name in SCALAR_METRICS},
         "runs": results,
     }
-    write_json_atomic(run_dir / "evaluation.json", evaluation)
+    if partition == "test" and spreading is None:
+        write_json_atomic(run_dir / "evaluation.json", evaluation)
     return evaluation

@@ -65,6 +65,7 @@ class GroupSpreadingSection(_Strict):
     enabled: bool
     neighbours: int = Field(ge=1)
     alpha: float = Field(gt=0, lt=1)
+    graph: Literal["inputs", "inputs+probabilities"]
 
 
 class RecipeSchema(BaseModel):

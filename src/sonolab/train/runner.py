@@ -16,6 +16,7 @@ from rich.console import Console
 
 from sonolab.atomic import write_json_atomic
 from sonolab.errors import ConfigError
+from sonolab.models.group_spreading import require_shared_groups, spreading_requested
 from sonolab.train.config import expand_sweep, monitor_mode, validate_recipe
 from sonolab.train.runs import default_run_dir, is_rank_zero, prepare_run_dir, read_marker
 from sonolab.train.summary import spreading_summary, summarize_records
@@ -132,6 +133,8 @@ def run(recipe: dict[str, Any], root: str | Path | None = None, out_dir: str | P
     started_s = time.perf_counter()
     index = plugin.load_index(resolved, Path(data_root))  # before the run folder: a bad root creates nothing
     timings: dict[str, Any] = {"load_index_s": time.perf_counter() - started_s}
+    if spreading_requested(resolved):  # before the run folder, like a bad root
+        require_shared_groups([item.group for item in index.items], str(resolved["dataset"]))
     out_dir = prepare_run_dir(out_dir, resolved, resume)
     previous = os.environ.get(RUN_DIR_VARIABLE)
     os.environ[RUN_DIR_VARIABLE] = str(out_dir.resolve())
