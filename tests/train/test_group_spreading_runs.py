@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import csv
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,9 @@ from sonolab.errors import ConfigError
 from sonolab.evaluate.report import write_report
 from sonolab.train.config import validate_recipe
 from sonolab.train.runner import run
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmark_modules import load_benchmark  # noqa: E402
 
 CNN_RECIPE = {
     "task": "classification", "dataset": "fsdd",
@@ -69,11 +73,23 @@ def test_the_cnn_task_spreads_within_groups_and_evaluate_and_predict_agree(fsdd_
     from sonolab.data.splits import load_splits
     from sonolab.train.predict import evaluate_run, predict_files
 
+    from sonolab.models.group_spreading import SpreadingSettings
+
     run_dir = run(copy.deepcopy(CNN_RECIPE), root=fsdd_root, out_dir=tmp_path / "run", progress=False)
-    _, summary = _check_spread_record(run_dir, {"val", "test"})
+    record, summary = _check_spread_record(run_dir, {"val", "test"})
     # re-scoring from the audio files spreads within the test speaker's files, as training did
     evaluation = evaluate_run(run_dir, progress=False)
     assert evaluation["metrics"]["accuracy"]["mean"] == pytest.approx(summary["metrics"]["accuracy"]["mean"], abs=1e-9)
+    written = (run_dir / "evaluation.json").read_text()
+    # the validation partition re-scored as the run scored it; other settings are scored without writing anything
+    validation = evaluate_run(run_dir, progress=False, partition="val")
+    assert validation["metrics"]["accuracy"]["mean"] == pytest.approx(record["val"]["accuracy"], abs=1e-9)
+    evaluate_run(run_dir, progress=False, partition="test", spreading=SpreadingSettings(2, 0.5))
+    assert (run_dir / "evaluation.json").read_text() == written
+    rescore = load_benchmark("spreading_rescore")  # benchmarks/spreading_rescore.py pools what evaluate_run scores
+    scored = rescore.scored([run_dir], None, "val", None)
+    assert scored[0]["accuracy"] == pytest.approx(record["val"]["accuracy"], abs=1e-9)
+    assert "1 folds x 1 seeds" in rescore.line("val", scored, "accuracy")
     seed_dir = next(run_dir.glob("*/seed_0"))
     test_ids = load_splits(run_dir / "splits.json").folds[0].test
     stored = _stored_probabilities(seed_dir)
