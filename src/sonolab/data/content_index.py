@@ -119,7 +119,7 @@ class SearchSettings:
     consistency_segment_s: float = 0.5
     consistency_lag_s: float = 0.12  # each segment is searched this far in lag (and +/-1 bin in pitch) around the match
     consistency_agreement: float = 0.5
-    consistency_max_gain: float = 0.04
+    consistency_max_gain: float = 0.03
     consistency_union_score: float = 0.7
 
 
