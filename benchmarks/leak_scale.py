@@ -72,7 +72,8 @@ def raw_shortlist(usable: list[Fingerprint], search: ci.SearchSettings) -> dict[
 
 
 def confirm_pairs(usable: list[Fingerprint], candidates: list[ci.Candidate], search: ci.SearchSettings) -> dict[Pair, tuple[float, float]]:
-    """(score, required score) of each candidate, as `find_copies` confirms it."""
+    """(score, required score) of each candidate, as `find_copies` confirms it; a match flagged by its alignment's
+    consistency (`ci.is_consistent`) under its required score gets required score = its score."""
     ordered = sorted(candidates, key=lambda c: (c.first, c.second))
     ci._JOB.update(usable=usable, settings=FingerprintSettings(), search=search, all_scores=True)
     try:
@@ -82,7 +83,8 @@ def confirm_pairs(usable: list[Fingerprint], candidates: list[ci.Candidate], sea
     out = {}
     for match, candidate in zip(matches, ordered):
         shorter_s = min(usable[candidate.first].duration_s, usable[candidate.second].duration_s)
-        out[_key(candidate)] = (match.score, ci.required_score(match.overlap_s, search, shorter_s, ci.is_transformed(match)))
+        required = ci.required_score(match.overlap_s, search, shorter_s, ci.is_transformed(match))
+        out[_key(candidate)] = (match.score, min(required, match.score) if ci.is_consistent(match, search) else required)
     return out
 
 

@@ -21,6 +21,10 @@ Two steps (see `sonolab.data.fingerprint` for the representation):
    Clips over `pool_above_s` are searched on 4-frame averages first (the middle of the first clip is
    the pivot, so a ratio change does not move the alignment of a long clip), then refined and scored
    at full resolution; a pitch- or tempo-changed match over little of the shorter clip needs more score.
+   A long pair just under its required score that covers (nearly) all of the shorter clip is still a copy
+   when its alignment holds along the clip (`alignment_consistency`): every half-second segment peaks at
+   the match, and the cells loud in either clip agree, as a phase-vocoder pitch-shifted or stretched copy's
+   do (its smeared spectrogram scores under the threshold) and a similar clip's or a second take's do not.
 3. Short clips (both up to `FingerprintSettings.waveform_max_s`, e.g. spoken words) are also compared as
    waveforms: the phase coherence of the two short-time spectra over the cells loud in both, at the
    aligned lag (`waveform_coherence`). A copy that keeps the waveform (re-cut, gain, polarity, noise,
@@ -104,6 +108,19 @@ class SearchSettings:
     coherence_window_s: float = 0.032
     coherence_floor_db: float = 30.0  # cells compared: within this of each clip's loudest cell, in both clips
     coherence_lag_search_s: float = 0.012  # searched around the spectrogram's lag (the window resolves finer lags)
+    # long clips: a pair scoring under its required score but at least `consistency_min_score`, over at least
+    # `consistency_min_cover` of the shorter clip, is a copy when its alignment holds along the clip
+    # (`alignment_consistency`): the segments holding `consistency_agreement` of the loud cells peak at the match,
+    # re-aligning each segment on its own gains at most `consistency_max_gain` (mean), and the score over the cells
+    # loud in either clip reaches `consistency_union_score`. Chosen on validation only (seeds 1, 2 of the benchmark
+    # generator at 2,000 clips, and second takes of generated melodies): docs/benchmarks.md, branch `consist`
+    consistency_min_score: float = 0.80
+    consistency_min_cover: float = 0.95
+    consistency_segment_s: float = 0.5
+    consistency_lag_s: float = 0.12  # each segment is searched this far in lag (and +/-1 bin in pitch) around the match
+    consistency_agreement: float = 0.5
+    consistency_max_gain: float = 0.03
+    consistency_union_score: float = 0.7
 
 
 @dataclass(frozen=True)
@@ -120,16 +137,25 @@ class Match:
     overlap_s: float
     votes: int
     coherence: float = -1.0  # waveform phase coherence of short clips (`waveform_coherence`); -1: not measured
+    # long clips near the threshold (`alignment_consistency`; -1: not measured): the fraction of the loud cells in
+    # segments whose own best alignment is the match's, what re-aligning each segment on its own gains (mean), the
+    # score over the cells loud in either clip
+    agreement: float = -1.0
+    local_gain: float = -1.0
+    union_score: float = -1.0
 
     def to_dict(self) -> dict[str, float | str | int]:
         return {"first": self.first, "second": self.second, "score": round(self.score, 4), "lag_s": round(self.lag_s, 3),
                 "pitch_semitones": round(self.pitch_semitones, 2), "tempo_ratio": round(self.tempo_ratio, 3),
-                "overlap_s": round(self.overlap_s, 3), "votes": self.votes, "coherence": round(self.coherence, 4)}
+                "overlap_s": round(self.overlap_s, 3), "votes": self.votes, "coherence": round(self.coherence, 4),
+                "agreement": round(self.agreement, 4), "local_gain": round(self.local_gain, 4), "union_score": round(self.union_score, 4)}
 
     def describe(self) -> str:
         coherence = f", waveform coherence {self.coherence:.2f}" if self.coherence >= 0 else ""
+        consistency = (f", segments agreeing {self.agreement:.2f}, local gain {self.local_gain:.3f}, union score "
+                       f"{self.union_score:.2f}") if self.agreement >= 0 else ""
         return (f"score {self.score:.2f}, lag {self.lag_s:+.3f} s, pitch {self.pitch_semitones:+.1f} st, "
-                f"tempo x{self.tempo_ratio:.3f}, overlap {self.overlap_s:.2f} s{coherence}")
+                f"tempo x{self.tempo_ratio:.3f}, overlap {self.overlap_s:.2f} s{coherence}{consistency}")
 
 
 @dataclass(frozen=True)
@@ -907,6 +933,74 @@ def waveform_coherence(first: np.ndarray, second: np.ndarray, lag_s: float, rate
     return best
 
 
+def alignment_consistency(first_db: np.ndarray, second: Prepared, lag_s: float, pitch_semitones: float, tempo_ratio: float,
+                          settings: FingerprintSettings, search: SearchSettings) -> tuple[float, float, float] | None:
+    """(agreement, local gain, union score) of a match of long clips (`first_db`: the first clip's spectrogram,
+    frames x bins; `second`: the second's, prepared), or None when the match covers under `consistency_min_cover`
+    of the shorter clip.
+
+    The overlap is cut into segments of `consistency_segment_s`, each scored alone over lags within
+    `consistency_lag_s` of the match and pitches within a bin of it. agreement: the fraction of the loud cells (of the
+    first clip, stretched) in segments whose best point is the match's (its pitch, within a frame of its lag); local
+    gain: the mean (weighted the same way) of a segment's best score less its score at the match. A copy, stretched
+    and pitch-shifted or not, keeps every event where the match puts it, so each segment peaks there (gain ~0); a
+    second take of a melody (each note a little early or late, sharp or flat) or two similar textures aligned as a
+    whole match each segment better elsewhere. union score: `correlation`'s per-bin centred correlation over the
+    cells loud in either clip (not both): a copy keeps the loud cells of its source, a similar tone with other
+    partials or decays does not."""
+    exact = lag_s / settings.frame_s
+    lag, shift = int(np.floor(exact)), round(exact - np.floor(exact), 2)
+    pitch = int(round(pitch_semitones * settings.bins_per_octave / 12.0))
+    first_by_bin = _stretch(np.ascontiguousarray(first_db.T), tempo_ratio, shift, axis=1)
+    rows = _rows_by_bin(first_by_bin, search)
+    frames, second_frames = rows.shape[2], second.loud.shape[0]
+    t0, t1 = max(0, -lag), min(frames, second_frames - lag)
+    if t1 - t0 < search.consistency_min_cover * min(frames, second_frames):
+        return None
+    reach = int(round(search.consistency_lag_s / settings.frame_s))
+    offsets = np.arange(-reach, reach + 1)
+    length = max(1, int(round(search.consistency_segment_s / settings.frame_s)))
+    edges = np.linspace(t0, t1, max(1, (t1 - t0) // length) + 1).astype(int)
+    weights, agrees, gains = [], [], []
+    for s0, s1 in zip(edges[:-1], edges[1:]):
+        segment = np.ascontiguousarray(rows[:, :, s0:s1])
+        profile = np.stack([correlations(segment, second, lag + s0 + offsets, pitch + step, int(0.7 * (s1 - s0)),
+                                         search.min_coverage)[0] for step in (-1, 0, 1)])
+        if profile[1, reach] <= -1.0:  # too few loud cells to score alone
+            continue
+        best_step, best_offset = np.unravel_index(int(np.argmax(profile)), profile.shape)
+        weights.append(float(segment[:, 1].sum()))
+        agrees.append(best_step == 1 and abs(best_offset - reach) <= 1)
+        gains.append(float(profile.max() - profile[1, reach]))
+    if not weights or sum(weights) <= 0:
+        agreement, gain = 0.0, 1.0
+    else:
+        w = np.asarray(weights) / sum(weights)
+        agreement, gain = float(w @ np.asarray(agrees, dtype=float)), float(w @ np.asarray(gains))
+    return agreement, gain, _union_score(first_by_bin, second.decibels, lag, pitch, t0, t1, search)
+
+
+def _union_score(first_by_bin: np.ndarray, second_db: np.ndarray, lag: int, pitch: int, t0: int, t1: int,
+                 search: SearchSettings) -> float:
+    """`correlation`'s per-bin centred correlation (without its coverage factor) over the cells loud in either clip."""
+    bins = first_by_bin.shape[0]
+    k0, k1 = max(0, -pitch), min(bins, second_db.shape[1] - pitch)
+    x = first_by_bin[k0:k1, t0:t1].T
+    y = second_db[t0 + lag:t1 + lag, k0 + pitch:k1 + pitch]
+    either = (x > search.loud_db) | (y > search.loud_db)
+    cells = np.maximum(either.sum(axis=0), 1)
+    x = np.where(either, x - np.where(either, x, 0).sum(axis=0) / cells, 0.0)
+    y = np.where(either, y - np.where(either, y, 0).sum(axis=0) / cells, 0.0)
+    energy = float((x * x).sum()) * float((y * y).sum())
+    return float((x * y).sum()) / float(np.sqrt(energy)) if energy > 0 else -1.0
+
+
+def is_consistent(match: Match, search: SearchSettings) -> bool:
+    """Whether a long-clip match under its required score is still a copy by `alignment_consistency` (measured)."""
+    return (match.agreement >= search.consistency_agreement and 0 <= match.local_gain <= search.consistency_max_gain
+            and match.union_score >= search.consistency_union_score)
+
+
 def required_score(overlap_s: float, search: SearchSettings, shorter_s: float | None = None, transformed: bool = False) -> float:
     """The score a match needs: `threshold`, rising for short overlaps (similar short sounds, e.g. two
     plain tone sweeps, align as well as a copy over a few frames), and, when the match changes pitch
@@ -996,6 +1090,12 @@ def _confirm_chunk(candidates: list[Candidate]) -> list[Match]:
                 match.overlap_s, short, shorter_s, is_transformed(match))
         else:
             copy = match.score >= required_score(match.overlap_s, search, shorter_s, is_transformed(match))
+            if not copy and match.score >= search.consistency_min_score and shorter_s > search.pool_above_s:
+                found = alignment_consistency(decibels[candidate.first], prepared[candidate.second], match.lag_s,
+                                              match.pitch_semitones, match.tempo_ratio, settings, search)
+                if found is not None:
+                    match = replace(match, agreement=found[0], local_gain=found[1], union_score=found[2])
+                    copy = is_consistent(match, search)
         if all_scores or copy:
             matches.append(match)
     return matches
