@@ -3,6 +3,8 @@ and does not flag second takes of one sound or other clips of one class."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -219,6 +221,9 @@ def test_long_clips_are_shortlisted_by_peak_triplets_for_every_kind_of_copy():
     full = SearchSettings(triplet_candidates_per_item=search.candidates_per_item)
     assert len(shortlist(prints, SETTINGS, full)) >= 64
     assert find_copies(prints, SETTINGS, full, workers=2) == find_copies(prints, SETTINGS, full)  # two processes: the same matches
+    # the triplet lookups in batches of about one clip, spread over two processes: the same candidates, in the same order
+    batched = replace(full, batch_matches=12 * 100)
+    assert shortlist(prints, SETTINGS, batched, workers=2) == shortlist(prints, SETTINGS, batched) == shortlist(prints, SETTINGS, full)
     assert {(c.first, c.second) for c in shortlist(prints, SETTINGS, search)} < {(c.first, c.second) for c in shortlist(prints, SETTINGS, full)}
     flagged = {frozenset((m.first, m.second)) for m in default}
     assert frozenset(("long1", "take")) not in flagged

@@ -205,16 +205,17 @@ def pitch_bins_limit(settings: FingerprintSettings, search: SearchSettings) -> i
     return int(np.ceil(search.max_pitch_semitones * settings.bins_per_octave / 12.0))
 
 
-def shortlist(prints: Sequence[Fingerprint], settings: FingerprintSettings, search: SearchSettings) -> list[Candidate]:
+def shortlist(prints: Sequence[Fingerprint], settings: FingerprintSettings, search: SearchSettings, workers: int = 1
+              ) -> list[Candidate]:
     """Candidate copy pairs (each unordered pair once, the direction with most votes).
 
     Pairs of clips both longer than `triplets_above_s` come from the peak-triplet index
-    (`_triplet_shortlist`), every other pair from the peak-pair index."""
+    (`_triplet_shortlist`, in `workers` processes), every other pair from the peak-pair index."""
     long = np.array([fp.duration_s > search.triplets_above_s for fp in prints], dtype=bool)
     if not long.any():
         return _pair_shortlist(prints, settings, search, None)
     best: dict[tuple[int, int], Candidate] = {}
-    found = _triplet_shortlist(prints, np.flatnonzero(long), settings, search)
+    found = _triplet_shortlist(prints, np.flatnonzero(long), settings, search, workers)
     if not long.all():
         found += _pair_shortlist(prints, settings, search, ~long)
     for candidate in found:
@@ -328,7 +329,7 @@ def _span_level(span: np.ndarray, search: SearchSettings) -> np.ndarray:
 
 
 def _triplet_shortlist(prints: Sequence[Fingerprint], members: np.ndarray, settings: FingerprintSettings,
-                       search: SearchSettings) -> list[Candidate]:
+                       search: SearchSettings, workers: int = 1) -> list[Candidate]:
     """Candidates among `members` (long clips) from hashed peak triplets.
 
     Hand-written (after Six and Leman's Panako): the frequency steps of a triplet are unchanged by a
@@ -337,7 +338,9 @@ def _triplet_shortlist(prints: Sequence[Fingerprint], members: np.ndarray, setti
     steps and a ratio is specific enough that the lookups stay few as the set grows (the pair index
     probes every duration ratio with keys shared by many clips: its cost grows as clips^2). The
     ratio of the two matched spans gives the duration ratio of the vote; the votes are counted as
-    in the pair index (`_vote`)."""
+    in the pair index (`_vote`). `workers` > 1 looks the batches of queries up in that many forked processes."""
+    from sonolab.data.parallel import map_in_workers
+
     ratios = duration_ratios(search)
     log_ratios = np.log(ratios)
     half_step = float(np.diff(log_ratios).mean()) / 2 if ratios.size > 1 else 0.05
@@ -352,7 +355,6 @@ def _triplet_shortlist(prints: Sequence[Fingerprint], members: np.ndarray, setti
     key = _triplet_key(bin_ // search.band_bins, step_1, step_2, level, _span_level(span, search), search)
     order = np.argsort(key, kind="stable")
     ref_key, ref_item, ref_frame, ref_bin, ref_span = key[order], item[order], frame[order], bin_[order], span[order]
-    n_items = len(prints)
     # a query's ratio is probed at every level within its rounding error (one frame in either step)
     tolerance = 1.5 / span
     low = np.clip(((ratio - tolerance) * levels).astype(np.int64), 0, levels - 1)
@@ -360,7 +362,6 @@ def _triplet_shortlist(prints: Sequence[Fingerprint], members: np.ndarray, setti
     # and its span at every level a stretch within the duration ratios (and a frame's rounding) reaches
     span_low = _span_level((span - 1) * ratios[0], search)
     span_high = _span_level((span + 1) * ratios[-1], search)
-    out: list[Candidate] = []
     # queries in batches of whole clips (a clip's votes must be counted together), about `batch_matches` lookups each
     per_batch = max(1, int(search.batch_matches // 12))
     ends = np.cumsum([triplets[int(i)][0].size for i in members])
@@ -370,47 +371,69 @@ def _triplet_shortlist(prints: Sequence[Fingerprint], members: np.ndarray, setti
             bounds.append(int(end))
     if bounds[-1] != item.size:
         bounds.append(int(item.size))
-    for start, stop in zip(bounds[:-1], bounds[1:]):
-        keys, queries = [], []
-        for band_probe in (-1, 0, 1):
-            for extra in range(int((high - low)[start:stop].max()) + 1):
-                for span_extra in range(int((span_high - span_low)[start:stop].max()) + 1):
-                    lev = low[start:stop] + extra
-                    span_lev = span_low[start:stop] + span_extra
-                    ok = (lev <= high[start:stop]) & (span_lev <= span_high[start:stop])
-                    index = np.flatnonzero(ok) + start
-                    keys.append(_triplet_key(bin_[index] // search.band_bins + band_probe, step_1[index], step_2[index], lev[ok],
-                                             span_lev[ok], search))
-                    queries.append(index)
-        q_key, query_of = np.concatenate(keys), np.concatenate(queries)
-        by_key = np.argsort(q_key)  # sorted needles: each binary search starts where the last ended (cache-friendly)
-        q_key, query_of = q_key[by_key], query_of[by_key]
-        lo = np.searchsorted(ref_key, q_key, side="left")
-        hits = np.searchsorted(ref_key, q_key, side="right") - lo
-        has = (hits > 0) & (hits <= search.triplet_max_bucket)
-        if not has.any():
-            continue
-        query = np.repeat(query_of[has], hits[has])
-        ref = np.repeat(lo[has], hits[has]) + np.arange(query.size) - np.repeat(np.cumsum(hits[has]) - hits[has], hits[has])
-        pitch = ref_bin[ref] - bin_[query]
-        stretch = np.log(ref_span[ref] / span[query])
-        keep = (ref_item[ref] != item[query]) & (np.abs(pitch) <= max_pitch) & \
-            (stretch >= log_ratios[0] - half_step - 0.1) & (stretch <= log_ratios[-1] + half_step + 0.1)
-        query, ref, pitch, stretch = query[keep], ref[keep], pitch[keep], stretch[keep]
-        if query.size == 0:
-            continue
-        # each match votes at the grid ratios within the rounding error of its span ratio
-        error = search.triplet_vote_error * np.log1p(1.5 / np.minimum(span[query], ref_span[ref])) + half_step
-        step = 2 * half_step
-        first = np.maximum(np.ceil((stretch - error - log_ratios[0]) / step - 1e-9).astype(np.int64), 0)
-        last = np.minimum(np.floor((stretch + error - log_ratios[0]) / step + 1e-9).astype(np.int64), ratios.size - 1)
-        count = np.maximum(last - first + 1, 0)
-        vote = np.repeat(np.arange(query.size), count)
-        if vote.size:
-            grid = np.repeat(first, count) + np.arange(vote.size) - np.repeat(np.cumsum(count) - count, count)
-            vq, vr = query[vote], ref[vote]
-            out += _vote(item[vq], ref_item[vr], grid, frame[vq], ref_frame[vr], pitch[vote], ratios, n_items, search)
-    return out
+    _TRIPLET_JOB.update(
+        search=search, n_items=len(prints), ratios=ratios, log_ratios=log_ratios, half_step=half_step, max_pitch=max_pitch,
+        queries=(item, frame, bin_, span, step_1, step_2, low, high, span_low, span_high),
+        references=(ref_key, ref_item, ref_frame, ref_bin, ref_span))
+    try:  # the batches are independent: forked workers share the arrays above; results come back in batch order
+        out: list[Candidate] = []
+        for found in map_in_workers(_triplet_batch, list(zip(bounds[:-1], bounds[1:])), workers, chunksize=1):
+            out += found
+        return out
+    finally:
+        _TRIPLET_JOB.clear()
+
+
+_TRIPLET_JOB: dict = {}  # the query and reference arrays of the running `_triplet_shortlist` (inherited by forked workers)
+
+
+def _triplet_batch(bounds: tuple[int, int]) -> list[Candidate]:
+    """The votes of the queries `start:stop` of the running `_triplet_shortlist` (`_TRIPLET_JOB`) as candidates."""
+    start, stop = bounds
+    job = _TRIPLET_JOB
+    search, ratios, log_ratios, half_step, max_pitch = job["search"], job["ratios"], job["log_ratios"], job["half_step"], job["max_pitch"]
+    item, frame, bin_, span, step_1, step_2, low, high, span_low, span_high = job["queries"]
+    ref_key, ref_item, ref_frame, ref_bin, ref_span = job["references"]
+    keys, queries = [], []
+    for band_probe in (-1, 0, 1):
+        for extra in range(int((high - low)[start:stop].max()) + 1):
+            for span_extra in range(int((span_high - span_low)[start:stop].max()) + 1):
+                lev = low[start:stop] + extra
+                span_lev = span_low[start:stop] + span_extra
+                ok = (lev <= high[start:stop]) & (span_lev <= span_high[start:stop])
+                index = np.flatnonzero(ok) + start
+                keys.append(_triplet_key(bin_[index] // search.band_bins + band_probe, step_1[index], step_2[index], lev[ok],
+                                         span_lev[ok], search))
+                queries.append(index)
+    q_key, query_of = np.concatenate(keys), np.concatenate(queries)
+    by_key = np.argsort(q_key)  # sorted needles: each binary search starts where the last ended (cache-friendly)
+    q_key, query_of = q_key[by_key], query_of[by_key]
+    lo = np.searchsorted(ref_key, q_key, side="left")
+    hits = np.searchsorted(ref_key, q_key, side="right") - lo
+    has = (hits > 0) & (hits <= search.triplet_max_bucket)
+    if not has.any():
+        return []
+    query = np.repeat(query_of[has], hits[has])
+    ref = np.repeat(lo[has], hits[has]) + np.arange(query.size) - np.repeat(np.cumsum(hits[has]) - hits[has], hits[has])
+    pitch = ref_bin[ref] - bin_[query]
+    stretch = np.log(ref_span[ref] / span[query])
+    keep = (ref_item[ref] != item[query]) & (np.abs(pitch) <= max_pitch) & \
+        (stretch >= log_ratios[0] - half_step - 0.1) & (stretch <= log_ratios[-1] + half_step + 0.1)
+    query, ref, pitch, stretch = query[keep], ref[keep], pitch[keep], stretch[keep]
+    if query.size == 0:
+        return []
+    # each match votes at the grid ratios within the rounding error of its span ratio
+    error = search.triplet_vote_error * np.log1p(1.5 / np.minimum(span[query], ref_span[ref])) + half_step
+    step = 2 * half_step
+    first = np.maximum(np.ceil((stretch - error - log_ratios[0]) / step - 1e-9).astype(np.int64), 0)
+    last = np.minimum(np.floor((stretch + error - log_ratios[0]) / step + 1e-9).astype(np.int64), ratios.size - 1)
+    count = np.maximum(last - first + 1, 0)
+    vote = np.repeat(np.arange(query.size), count)
+    if not vote.size:
+        return []
+    grid = np.repeat(first, count) + np.arange(vote.size) - np.repeat(np.cumsum(count) - count, count)
+    vq, vr = query[vote], ref[vote]
+    return _vote(item[vq], ref_item[vr], grid, frame[vq], ref_frame[vr], pitch[vote], ratios, job["n_items"], search)
 
 
 def _query_batch(batch, pairs, ref_key, ref_item, ref_frame, ref_bin, ratios, max_pitch, search) -> list[Candidate]:
@@ -1037,7 +1060,9 @@ def find_copies(prints: Sequence[Fingerprint], settings: FingerprintSettings, se
     workers = default_workers() if workers is None else int(workers)
     search = search or SearchSettings()
     usable = [fp for fp in prints if not fp.silent]
-    candidates = [c for c in shortlist(usable, settings, search)
+    if not sys.platform.startswith("linux"):
+        workers = 1
+    candidates = [c for c in shortlist(usable, settings, search, workers)
                   if keep_pair is None or keep_pair(usable[c.first].item_id, usable[c.second].item_id)]
     if len(candidates) < 64 or not sys.platform.startswith("linux"):
         workers = 1
