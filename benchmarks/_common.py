@@ -35,6 +35,16 @@ class Stopwatch:
             self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
 
 
+def convention_line(label: str, rows: list[tuple[str, int, float]]) -> str:
+    """`label: mean % (std across folds, std across seeds; n folds x n seeds)` of (fold, seed, score) rows under the
+    summary convention (the mean over folds of each fold's seed-averaged score)."""
+    from sonolab.train.summary import fold_seed_stats
+
+    stats = fold_seed_stats(rows)
+    return (f"{label}: {100 * stats['mean']:.1f} % (std across folds {100 * stats['std']:.1f}, std across seeds "
+            f"{100 * (stats.get('std_seeds') or 0):.1f}; {stats['n_folds']} folds x {stats['n_seeds']} seeds)")
+
+
 def timed(function: Callable[[], Any]) -> tuple[Any, float]:
     """(result, wall seconds) of one call."""
     start = time.perf_counter()

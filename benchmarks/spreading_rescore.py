@@ -14,11 +14,14 @@ processes of one recipe).
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from sonolab.models.group_spreading import GRAPHS, SpreadingSettings
 from sonolab.train.predict import evaluate_run
-from sonolab.train.summary import fold_seed_stats
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import convention_line  # noqa: E402
 
 
 def scored(run_dirs: list[Path], root: Path | None, partition: str, spreading: SpreadingSettings | None) -> list[dict]:
@@ -28,9 +31,8 @@ def scored(run_dirs: list[Path], root: Path | None, partition: str, spreading: S
 
 
 def line(label: str, runs: list[dict], metric: str) -> str:
-    stats = fold_seed_stats([(run["fold"], run["seed"], run[metric]) for run in runs])
-    return (f"{label}: {100 * stats['mean']:.1f} % (std across folds {100 * stats['std']:.1f}, std across seeds "
-            f"{100 * (stats.get('std_seeds') or 0):.1f}; {stats['n_folds']} folds x {stats['n_seeds']} seeds)")
+    """The summary-convention line of `metric` over the scored runs."""
+    return convention_line(label, [(run["fold"], run["seed"], run[metric]) for run in runs])
 
 
 def main() -> None:

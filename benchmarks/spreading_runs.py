@@ -13,21 +13,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
-from sonolab.train.summary import fold_seed_stats
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import convention_line  # noqa: E402
 
 
 def records(run_dirs: list[Path]) -> list[dict]:
     """Every fold x seed record directly under the given folders (`<fold>/seed_<s>/metrics.json`; for a sweep, pass
     its trial's folder)."""
     return [json.loads(path.read_text()) for run_dir in run_dirs for path in sorted(run_dir.glob("*/seed_*/metrics.json"))]
-
-
-def line(label: str, rows: list[tuple[str, int, float]]) -> str:
-    stats = fold_seed_stats(rows)
-    return (f"{label}: {100 * stats['mean']:.1f} % (std across folds {100 * stats['std']:.1f}, std across seeds "
-            f"{100 * (stats.get('std_seeds') or 0):.1f}; {stats['n_folds']} folds x {stats['n_seeds']} seeds)")
 
 
 def main() -> None:
@@ -52,8 +48,8 @@ def main() -> None:
         without_rows = [(r["fold"], r["seed"], r["group_spreading"]["without"][partition][metric]) for r in found
                         if partition in r["group_spreading"]["without"]]
         if with_rows:
-            print(line(f"{partition} {metric} with spreading   ", with_rows))
-            print(line(f"{partition} {metric} without spreading", without_rows))
+            print(convention_line(f"{partition} {metric} with spreading   ", with_rows))
+            print(convention_line(f"{partition} {metric} without spreading", without_rows))
 
 
 if __name__ == "__main__":

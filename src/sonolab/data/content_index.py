@@ -1060,11 +1060,11 @@ def find_copies(prints: Sequence[Fingerprint], settings: FingerprintSettings, se
     workers = default_workers() if workers is None else int(workers)
     search = search or SearchSettings()
     usable = [fp for fp in prints if not fp.silent]
-    if not sys.platform.startswith("linux"):
+    if not sys.platform.startswith("linux"):  # the workers inherit `_TRIPLET_JOB` / `_JOB` by forking
         workers = 1
     candidates = [c for c in shortlist(usable, settings, search, workers)
                   if keep_pair is None or keep_pair(usable[c.first].item_id, usable[c.second].item_id)]
-    if len(candidates) < 64 or not sys.platform.startswith("linux"):
+    if len(candidates) < 64:
         workers = 1
     # contiguous chunks (candidates come sorted by their first clip: its spectrogram is reused)
     size = max(16, len(candidates) // (max(1, workers) * 8))

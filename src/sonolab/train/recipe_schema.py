@@ -13,6 +13,7 @@ from typing import Any, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sonolab.errors import ConfigError
+from sonolab.models.group_spreading import GRAPHS
 
 
 class _Strict(BaseModel):
@@ -65,7 +66,7 @@ class GroupSpreadingSection(_Strict):
     enabled: bool
     neighbours: int = Field(ge=1)
     alpha: float = Field(gt=0, lt=1)
-    graph: Literal["inputs", "inputs+probabilities"]
+    graph: Literal[GRAPHS]
 
 
 class RecipeSchema(BaseModel):
