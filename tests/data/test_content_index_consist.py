@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from test_content_index import SETTINGS, fp, melody
 
-from sonolab.data.content_index import (Match, SearchSettings, find_copies, is_consistent, is_transformed,
+from sonolab.data.content_index import (Match, SearchSettings, find_copies, is_consistent, is_long_copy, is_transformed,
                                         required_score)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -23,7 +23,7 @@ SEARCH = SearchSettings()
 
 def _flagged(match: Match) -> bool:
     """`find_copies`'s decision for a long pair (both clips 5 s)."""
-    return match.score >= required_score(match.overlap_s, SEARCH, 5.0, is_transformed(match)) or is_consistent(match, SEARCH)
+    return is_long_copy(match, 5.0, SEARCH)
 
 
 def _pair(matches: list[Match], first: str, second: str) -> tuple[Match, int]:
