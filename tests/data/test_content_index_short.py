@@ -9,7 +9,8 @@ import pytest
 import soundfile as sf
 
 from sonolab.audio.io import resample
-from sonolab.data.content_index import SearchSettings, find_copies, waveform_coherence
+from sonolab.data.content_index import (SearchSettings, direct_path_ratio, find_copies, pitch_undone_direct_ratio,
+                                         waveform_coherence)
 from sonolab.data.copy_kinds import make_copy
 from sonolab.data.fingerprint import FingerprintSettings, fingerprint_samples
 from sonolab.data.fingerprint_store import load_fingerprints
@@ -18,17 +19,18 @@ SETTINGS = FingerprintSettings()
 SR = 16000
 
 
-def word(take_seed: int, duration_s: float = 0.5) -> np.ndarray:
+def word(take_seed: int, duration_s: float = 0.5, semitones: float = 0.0) -> np.ndarray:
     """One take of a voiced 'word' by one 'speaker': a falling F0 contour (fixed shape), harmonics under
     three fixed formants (falling 6 dB per octave), a noise onset. Each take varies as a speaker's does: overall pitch (+/-0.3
     semitones), length (+/-4 %), slow F0 wander (0.5 %) and new noise, so the harmonics' phases drift
-    against another take's while the spectrogram stays very close."""
+    against another take's while the spectrogram stays very close. `semitones` raises the voice (the harmonics
+    move, the formants stay: the same speaker at another pitch, not a pitch-shifted copy)."""
     rng = np.random.default_rng(take_seed)
     n = int(duration_s * rng.uniform(0.96, 1.04) * SR)
     t = np.arange(n) / SR
     wander = np.cumsum(rng.standard_normal(n)) / np.sqrt(n)
     wander = 0.005 * (wander - wander.mean()) / (wander.std() or 1.0)
-    f0 = 120.0 * 2 ** (rng.uniform(-0.3, 0.3) / 12) * (1.1 - 0.2 * t / t[-1]) * (1 + wander)
+    f0 = 120.0 * 2 ** ((semitones + rng.uniform(-0.3, 0.3)) / 12) * (1.1 - 0.2 * t / t[-1]) * (1 + wander)
     phase = 2 * np.pi * np.cumsum(f0) / SR
     out = np.zeros(n)
     for h in range(1, 30):
@@ -95,6 +97,75 @@ def test_takes_that_match_as_closely_as_copies_in_the_spectrogram_are_not_flagge
     assert max(m.score for m in everything) >= search.threshold  # a hard negative, not an easy one
     assert all(m.coherence < search.coherence_threshold for m in everything)
     assert find_copies(prints, SETTINGS, search) == []
+
+
+def test_direct_path_ratio_tells_a_reverberant_copy_from_a_second_take(takes):
+    """A reverberant copy is its source through a room (a direct path, then a tail): its deconvolved response has
+    little before the direct path; a second take is no filtering of the first, whatever the lag."""
+    search, rate_hz = SearchSettings(), SETTINGS.waveform_rate_hz
+    source = fp("source", takes["take0"]).waveform
+    for seed in (1, 2, 3):
+        copy = fp("copy", make_copy(takes["take0"], SR, ("reverb",), np.random.default_rng(seed)).samples).waveform
+        assert waveform_coherence(source, copy, 0.0, rate_hz, search)[0] < search.coherence_threshold  # the tail scrambles the phase
+        assert direct_path_ratio(source, copy, 0.0, rate_hz, search) >= search.direct_ratio_db + 3.0
+        assert direct_path_ratio(copy, source, 0.0, rate_hz, search) >= search.direct_ratio_db + 3.0  # either order
+    for name in ("take1", "take2", "take3", "take4"):
+        other = fp(name, takes[name]).waveform
+        assert max(direct_path_ratio(source, other, lag_s, rate_hz, search) for lag_s in (-0.06, 0.0, 0.06)) < search.direct_ratio_db - 2.0
+
+
+def test_reverberant_copies_are_flagged_with_their_lag_and_takes_are_not(takes):
+    search = SearchSettings()
+    plain = make_copy(takes["take0"], SR, ("reverb",), np.random.default_rng(1))
+    recut = make_copy(takes["take2"], SR, ("shift_trim", "reverb"), np.random.default_rng(11))
+    prints = [fp(name, audio) for name, audio in takes.items()] + [fp("plain", plain.samples), fp("recut", recut.samples)]
+    everything = find_copies(prints, SETTINGS, search, all_scores=True)
+    takes_only = [m for m in everything if m.first.startswith("take") and m.second.startswith("take")]
+    assert takes_only and max(m.direct_db for m in takes_only) < search.direct_ratio_db - 2.0  # measured, and far under
+    matches = find_copies(prints, SETTINGS, search)
+    assert sorted(sorted((m.first, m.second)) for m in matches) == [["plain", "take0"], ["recut", "take2"]]
+    for match, copy, source in zip(sorted(matches, key=lambda m: "plain" not in (m.first, m.second)), (plain, recut), ("take0", "take2")):
+        assert match.coherence < search.coherence_threshold and match.direct_db >= search.direct_ratio_db  # found by the new test
+        assert "direct path" in match.describe() and match.to_dict()["direct_db"] == round(match.direct_db, 2)
+        sign = 1 if match.first == source else -1
+        assert match.pitch_semitones == pytest.approx(0.0, abs=0.2) and match.tempo_ratio == pytest.approx(1.0, abs=0.04)
+        assert sign * match.lag_s == pytest.approx(-copy.lag_s, abs=0.02)
+
+
+def test_undoing_the_pitch_finds_a_pitch_shifted_copy_at_its_pitch_and_not_a_take_at_another_pitch(takes):
+    """A pitch-shifted copy, resampled back to its source's pitch, is a tempo-changed copy whose response has a direct
+    path; the same speaker at another pitch (harmonics moved, formants not) is not, whatever pitch is undone."""
+    search, rate_hz = SearchSettings(), SETTINGS.waveform_rate_hz
+    source = fp("source", takes["take0"]).waveform
+    for seed in (0, 1, 2):
+        copy = make_copy(takes["take0"], SR, ("pitch",), np.random.default_rng(seed))
+        shifted = fp("copy", copy.samples).waveform
+        guess = copy.pitch_semitones + 0.15  # the spectrogram resolves a third of a semitone
+        found_db, semitones = pitch_undone_direct_ratio(source, shifted, 0.0, guess, rate_hz, search)
+        assert found_db >= search.pitch_undo_ratio_db + 2.0
+        assert semitones == pytest.approx(copy.pitch_semitones, abs=0.02)
+        assert direct_path_ratio(source, shifted, 0.0, rate_hz, search) < search.direct_ratio_db  # needs the pitch undone
+    for number, semitones in enumerate((1.0, 1.5, -1.0, -2.0)):
+        other = fp("other", word(20 + number, semitones=semitones)).waveform
+        found = max(pitch_undone_direct_ratio(source, other, lag_s, semitones + offset, rate_hz, search)[0]
+                    for lag_s in (-0.04, 0.0, 0.04) for offset in (-0.3, 0.0, 0.3))
+        assert found < search.pitch_undo_ratio_db - 3.0
+
+
+def test_a_pitch_shifted_word_is_flagged_with_its_pitch_and_takes_at_other_pitches_are_not():
+    search = SearchSettings()
+    takes = {f"take{i}": word(i, 0.8) for i in range(6)}
+    takes.update({"higher": word(20, 0.8, semitones=1.0), "lower": word(21, 0.8, semitones=-1.5)})
+    copy = make_copy(takes["take0"], SR, ("pitch",), np.random.default_rng(1))
+    prints = [fp(name, audio) for name, audio in takes.items()] + [fp("copy", copy.samples)]
+    matches = find_copies(prints, SETTINGS, search)
+    assert [{m.first, m.second} for m in matches] == [{"copy", "take0"}]
+    [match] = matches
+    assert match.coherence < search.coherence_threshold and match.direct_db >= search.pitch_undo_ratio_db
+    sign = 1 if match.first == "take0" else -1
+    assert sign * match.pitch_semitones == pytest.approx(copy.pitch_semitones, abs=0.02)  # finer than the spectrogram's
+    everything = find_copies(prints, SETTINGS, search, all_scores=True)
+    assert any({m.first, m.second} & {"higher", "lower"} and abs(m.pitch_semitones) >= 0.2 for m in everything)
 
 
 def test_the_fingerprint_cache_keeps_short_waveforms_only(tmp_path):

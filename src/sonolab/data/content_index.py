@@ -34,6 +34,10 @@ Two steps (see `sonolab.data.fingerprint` for the representation):
    `coherence_threshold`, or its spectrogram score reaches `short_clip_threshold` (`short_pitch_threshold`
    for a pitch-shifted match), both set above every second take of the validation words (higher than
    `threshold`: distinct takes of one word by one speaker match more closely than longer sounds do).
+   A short pair is also a copy when one waveform is the other passed through a room (`direct_path_ratio`: the
+   response deconvolved from the pair has a direct path and little before it, as a reverberant or mildly
+   time-stretched copy's does and a second take's does not), or is after undoing the match's pitch by
+   resampling (`pitch_undone_direct_ratio`: a pitch-shifted copy becomes a tempo-changed one).
 
 Hand-written because no maintained library searches over pitch and tempo (Chromaprint and
 landmark fingerprinters assume both unchanged) or confirms a match on fine structure.
@@ -108,6 +112,25 @@ class SearchSettings:
     coherence_window_s: float = 0.032
     coherence_floor_db: float = 30.0  # cells compared: within this of each clip's loudest cell, in both clips
     coherence_lag_search_s: float = 0.012  # searched around the spectrogram's lag (the window resolves finer lags)
+    # reverberant short copies (`direct_path_ratio`): a short pair is also a copy when the response that turns one
+    # waveform into the other has a direct path this far (dB) above its part before the direct path. Chosen on
+    # validation (FSDD george, jackson, lucas; two draws of planted copies): second takes reach at most 2.8 dB,
+    # reverberant copies (RT60 0.3-0.6 s) at least 6.0 dB; set between (1.7 dB above the takes)
+    direct_ratio_db: float = 4.5
+    direct_response_s: float = 0.1  # length of the response compared before and after the direct path
+    direct_lag_search_s: float = 0.03  # the direct path is looked for this far around the spectrogram's lag
+    # pitch-shifted short copies: the same test after undoing the match's pitch on the second waveform (resampling,
+    # which leaves a tempo change), at pitches within `pitch_undo_span_semitones` of the match's (the spectrogram
+    # resolves a third of a semitone; the test needs ~0.05), for matches scoring `pitch_undo_min_score` or more
+    # chosen on validation (as `direct_ratio_db`; matches scoring 0.85 or more with a pitch change: 1,587 take pairs,
+    # 108 planted pitch-shifted copies): takes reached 4.3 dB here (more pitches are tried), copies 6 dB or more for
+    # 97 of 108; set at 6.0 dB, 1.7 dB above the takes (as the plain test's margin)
+    pitch_undo_ratio_db: float = 6.0
+    pitch_undo_min_score: float = 0.85
+    pitch_undo_span_semitones: float = 0.2
+    pitch_undo_steps: int = 11
+    pitch_undo_lag_search_s: float = 0.05
+    direct_regularisation: float = 0.01  # of the deconvolution, relative to the source's mean power in band
     # long clips: a pair scoring under its required score but at least `consistency_min_score`, over at least
     # `consistency_min_cover` of the shorter clip, is a copy when its alignment holds along the clip
     # (`alignment_consistency`): the segments holding `consistency_agreement` of the loud cells peak at the match,
@@ -137,6 +160,7 @@ class Match:
     overlap_s: float
     votes: int
     coherence: float = -1.0  # waveform phase coherence of short clips (`waveform_coherence`); -1: not measured
+    direct_db: float = -99.0  # short clips: the room-response test (`direct_path_ratio`, dB); -99: not measured
     # long clips near the threshold (`alignment_consistency`; -1: not measured): the fraction of the loud cells in
     # segments whose own best alignment is the match's, what re-aligning each segment on its own gains (mean), the
     # score over the cells loud in either clip
@@ -148,10 +172,12 @@ class Match:
         return {"first": self.first, "second": self.second, "score": round(self.score, 4), "lag_s": round(self.lag_s, 3),
                 "pitch_semitones": round(self.pitch_semitones, 2), "tempo_ratio": round(self.tempo_ratio, 3),
                 "overlap_s": round(self.overlap_s, 3), "votes": self.votes, "coherence": round(self.coherence, 4),
+                "direct_db": round(self.direct_db, 2),
                 "agreement": round(self.agreement, 4), "local_gain": round(self.local_gain, 4), "union_score": round(self.union_score, 4)}
 
     def describe(self) -> str:
         coherence = f", waveform coherence {self.coherence:.2f}" if self.coherence >= 0 else ""
+        coherence += f", direct path {self.direct_db:+.1f} dB" if self.direct_db > -99 else ""
         consistency = (f", segments agreeing {self.agreement:.2f}, local gain {self.local_gain:.3f}, union score "
                        f"{self.union_score:.2f}") if self.agreement >= 0 else ""
         return (f"score {self.score:.2f}, lag {self.lag_s:+.3f} s, pitch {self.pitch_semitones:+.1f} st, "
@@ -956,6 +982,76 @@ def waveform_coherence(first: np.ndarray, second: np.ndarray, lag_s: float, rate
     return best
 
 
+def direct_path_ratio(first: np.ndarray, second: np.ndarray, lag_s: float, rate_hz: int, search: SearchSettings) -> float:
+    """(dB) How much one waveform looks like the other passed through a room: the larger, over both directions, of
+    the energy of the direct path of the response `h` (`second` ~ h * `first`, near `lag_s`) over that of the
+    `direct_response_s` of `h` before it.
+
+    A reverberant copy is its source through a causal filter (a direct path, then a decaying tail): its response,
+    estimated by regularised deconvolution, has a strong direct tap and little before it. A second take is no
+    filtering of the first (its harmonics drift in phase against the first's): its estimated response spreads on
+    both sides of its peak (at most 2.8 dB on the validation takes, against 6 dB or more for reverberant copies;
+    `waveform_coherence` stays low for both, the tail scrambling the phase of most loud cells).
+    Hand-written: scipy offers convolution, not deconvolution of one recording by another, and no library
+    measures the causality of an estimated room response."""
+    x, y = np.asarray(first, np.float64), np.asarray(second, np.float64)
+    reach_s = search.direct_lag_search_s
+    return max(_direct_to_precursor_db(x, y, lag_s, rate_hz, reach_s, search), _direct_to_precursor_db(y, x, -lag_s, rate_hz, reach_s, search))
+
+
+def pitch_undone_direct_ratio(first: np.ndarray, second: np.ndarray, lag_s: float, pitch_semitones: float, rate_hz: int,
+                              search: SearchSettings) -> tuple[float, float]:
+    """(dB, semitones) `direct_path_ratio` of a pitch-shifted match after undoing its pitch: `second` is resampled
+    so that its pitch falls back by `pitch_semitones` (give or take `pitch_undo_span_semitones`, in
+    `pitch_undo_steps`); the best ratio and the pitch it was found at.
+
+    A pitch shifter is a change of tempo (phase vocoder, overlap-add, ...) followed by resampling, or keeps the
+    waveform's local shape in some other way; undoing the resampling leaves a tempo-changed copy, whose response
+    to its source still has a clear direct path over a word's length (mild time-stretched copies pass the plain
+    test). A second take at another pitch, resampled to the first's, is still no filtering of it (validation takes:
+    at most 4.3 dB; pitch-shifted copies mostly 6-13 dB, at the pitch they were shifted by to 0.01 semitone)."""
+    import soxr
+
+    x, y = np.asarray(first, np.float64), np.asarray(second, np.float64)
+    reach_s = search.pitch_undo_lag_search_s
+
+    def undone_db(semitones: float) -> float:
+        ratio = float(2.0 ** (semitones / 12.0))  # more samples at the same rate: the pitch falls by `semitones`
+        undone = soxr.resample(y, rate_hz, rate_hz * ratio, quality="HQ")
+        return max(_direct_to_precursor_db(x, undone, lag_s * ratio, rate_hz, reach_s, search),
+                   _direct_to_precursor_db(undone, x, -lag_s * ratio, rate_hz, reach_s, search))
+
+    span, steps = search.pitch_undo_span_semitones, search.pitch_undo_steps
+    coarse = pitch_semitones + np.linspace(-span, span, steps)
+    best = max((undone_db(float(p)), float(p)) for p in coarse)
+    # the response's direct path is sharp in pitch (0.01 semitone is a cycle of drift at 3 kHz over half a second):
+    # refine between the coarse steps
+    step = 2 * span / max(1, steps - 1)
+    fine = best[1] + np.linspace(-step / 2, step / 2, 9)
+    return max([best] + [(undone_db(float(p)), float(p)) for p in fine])
+
+
+def _direct_to_precursor_db(x: np.ndarray, y: np.ndarray, lag_s: float, rate_hz: int, reach_s: float, search: SearchSettings) -> float:
+    """`direct_path_ratio` in one direction: `h` with y ~ h * x (x's spectrum regularised where it is weak)."""
+    n = 1 << int(np.ceil(np.log2(x.size + y.size)))  # no circular wrap of one clip onto the other
+    spectrum_x, spectrum_y = np.fft.rfft(x, n), np.fft.rfft(y, n)
+    frequency_hz = np.fft.rfftfreq(n, 1.0 / rate_hz)
+    band = (frequency_hz >= 100.0) & (frequency_hz <= 0.475 * rate_hz)
+    power = np.abs(spectrum_x) ** 2
+    if not power[band].any():
+        return -99.0
+    floor = search.direct_regularisation * power[band].mean()
+    response = np.fft.irfft(np.where(band, spectrum_y * np.conj(spectrum_x) / (power + floor), 0.0), n)
+    centre, reach = int(round(lag_s * rate_hz)), int(round(reach_s * rate_hz))
+    near = np.arange(centre - reach, centre + reach + 1) % n
+    peak = int(near[np.argmax(np.abs(response[near]))])
+    half_width = max(1, int(round(0.0005 * rate_hz)))  # the direct tap, spread by the band limits
+    span = int(round(search.direct_response_s * rate_hz))
+    direct = np.sum(response[(peak + np.arange(-half_width, half_width + 1)) % n] ** 2)
+    before = np.sum(response[(peak - half_width - 1 - np.arange(span)) % n] ** 2)
+    return float(10.0 * np.log10(max(direct, 1e-30) / max(before, 1e-30)))
+
+
 def alignment_consistency(first_db: np.ndarray, second: Prepared, lag_s: float, pitch_semitones: float, tempo_ratio: float,
                           settings: FingerprintSettings, search: SearchSettings) -> tuple[float, float, float] | None:
     """(agreement, local gain, union score) of a match of long clips (`first_db`: the first clip's spectrogram,
@@ -1113,6 +1209,16 @@ def _confirm_chunk(candidates: list[Candidate]) -> list[Match]:
             short = replace(search, threshold=search.short_pitch_threshold if abs(match.pitch_semitones) >= 0.2 else search.short_clip_threshold)
             copy = match.coherence >= search.coherence_threshold or match.score >= required_score(
                 match.overlap_s, short, shorter_s, is_transformed(match))
+            if match.coherence >= 0 and (all_scores or not copy):  # a reverberant copy: see `direct_path_ratio`
+                match = replace(match, direct_db=direct_path_ratio(first.waveform, second.waveform, match.lag_s,
+                                                                   settings.waveform_rate_hz, search))
+                copy = copy or match.direct_db >= search.direct_ratio_db
+            if (all_scores or not copy) and match.coherence >= 0 and abs(match.pitch_semitones) >= 0.2 and match.score >= search.pitch_undo_min_score:
+                found_db, semitones = pitch_undone_direct_ratio(first.waveform, second.waveform, match.lag_s, match.pitch_semitones,
+                                                                settings.waveform_rate_hz, search)
+                if found_db >= search.pitch_undo_ratio_db:  # the pitch it was found at is finer than the spectrogram's
+                    match = replace(match, direct_db=found_db, pitch_semitones=semitones)
+                    copy = True
         else:
             copy = match.score >= required_score(match.overlap_s, search, shorter_s, is_transformed(match))
             if not copy and match.score >= search.consistency_min_score and shorter_s > search.pool_above_s:
