@@ -71,7 +71,7 @@ def group_records(root: Path, speaker: str, digit: int, rng: np.random.Generator
 def flagged(match, shorter_s: float, search: SearchSettings) -> bool:
     """The decision `find_copies` takes for a short pair."""
     base = search.short_pitch_threshold if abs(match.pitch_semitones) >= 0.2 else search.short_clip_threshold
-    return match.coherence >= search.coherence_threshold or match.score >= required_score(
+    return match.coherence >= search.coherence_threshold or match.direct_db >= search.pitch_undo_ratio_db or match.score >= required_score(
         match.overlap_s, replace(search, threshold=base), shorter_s, is_transformed(match))
 
 

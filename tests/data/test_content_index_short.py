@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 from sonolab.audio.io import resample
-from sonolab.data.content_index import SearchSettings, find_copies, waveform_coherence
+from sonolab.data.content_index import SearchSettings, find_copies, pitch_undone_direct_ratio, waveform_coherence
 from sonolab.data.copy_kinds import make_copy
 from sonolab.data.fingerprint import FingerprintSettings, fingerprint_samples
 from sonolab.data.fingerprint_store import load_fingerprints
@@ -18,17 +18,18 @@ SETTINGS = FingerprintSettings()
 SR = 16000
 
 
-def word(take_seed: int, duration_s: float = 0.5) -> np.ndarray:
+def word(take_seed: int, duration_s: float = 0.5, semitones: float = 0.0) -> np.ndarray:
     """One take of a voiced 'word' by one 'speaker': a falling F0 contour (fixed shape), harmonics under
     three fixed formants (falling 6 dB per octave), a noise onset. Each take varies as a speaker's does: overall pitch (+/-0.3
     semitones), length (+/-4 %), slow F0 wander (0.5 %) and new noise, so the harmonics' phases drift
-    against another take's while the spectrogram stays very close."""
+    against another take's while the spectrogram stays very close. `semitones` raises the voice (the harmonics
+    move, the formants stay: the same speaker at another pitch, not a pitch-shifted copy)."""
     rng = np.random.default_rng(take_seed)
     n = int(duration_s * rng.uniform(0.96, 1.04) * SR)
     t = np.arange(n) / SR
     wander = np.cumsum(rng.standard_normal(n)) / np.sqrt(n)
     wander = 0.005 * (wander - wander.mean()) / (wander.std() or 1.0)
-    f0 = 120.0 * 2 ** (rng.uniform(-0.3, 0.3) / 12) * (1.1 - 0.2 * t / t[-1]) * (1 + wander)
+    f0 = 120.0 * 2 ** ((semitones + rng.uniform(-0.3, 0.3)) / 12) * (1.1 - 0.2 * t / t[-1]) * (1 + wander)
     phase = 2 * np.pi * np.cumsum(f0) / SR
     out = np.zeros(n)
     for h in range(1, 30):
@@ -95,6 +96,42 @@ def test_takes_that_match_as_closely_as_copies_in_the_spectrogram_are_not_flagge
     assert max(m.score for m in everything) >= search.threshold  # a hard negative, not an easy one
     assert all(m.coherence < search.coherence_threshold for m in everything)
     assert find_copies(prints, SETTINGS, search) == []
+
+
+def test_undoing_the_pitch_finds_a_pitch_shifted_copy_at_its_pitch_and_not_a_take_at_another_pitch(takes):
+    """A pitch-shifted copy, resampled back to its source's pitch, is a tempo-changed copy whose response has a direct
+    path; the same speaker at another pitch (harmonics moved, formants not) is not, whatever pitch is undone."""
+    search, rate_hz = SearchSettings(), SETTINGS.waveform_rate_hz
+    source = fp("source", takes["take0"]).waveform
+    for seed in (0, 1, 2):
+        copy = make_copy(takes["take0"], SR, ("pitch",), np.random.default_rng(seed))
+        shifted = fp("copy", copy.samples).waveform
+        guess = copy.pitch_semitones + 0.15  # the spectrogram resolves a third of a semitone
+        found_db, semitones = pitch_undone_direct_ratio(source, shifted, 0.0, guess, rate_hz, search)
+        assert found_db >= search.pitch_undo_ratio_db + 2.0
+        assert semitones == pytest.approx(copy.pitch_semitones, abs=0.02)
+        assert pitch_undone_direct_ratio(source, shifted, 0.0, 0.0, rate_hz, search)[0] < search.pitch_undo_ratio_db  # needs the pitch undone
+    for number, semitones in enumerate((1.0, 1.5, -1.0, -2.0)):
+        other = fp("other", word(20 + number, semitones=semitones)).waveform
+        found = max(pitch_undone_direct_ratio(source, other, lag_s, semitones + offset, rate_hz, search)[0]
+                    for lag_s in (-0.04, 0.0, 0.04) for offset in (-0.3, 0.0, 0.3))
+        assert found < search.pitch_undo_ratio_db - 3.0
+
+
+def test_a_pitch_shifted_word_is_flagged_with_its_pitch_and_takes_at_other_pitches_are_not():
+    search = SearchSettings()
+    takes = {f"take{i}": word(i, 0.8) for i in range(6)}
+    takes.update({"higher": word(20, 0.8, semitones=1.0), "lower": word(21, 0.8, semitones=-1.5)})
+    copy = make_copy(takes["take0"], SR, ("pitch",), np.random.default_rng(1))
+    prints = [fp(name, audio) for name, audio in takes.items()] + [fp("copy", copy.samples)]
+    matches = find_copies(prints, SETTINGS, search)
+    assert [{m.first, m.second} for m in matches] == [{"copy", "take0"}]
+    [match] = matches
+    assert match.coherence < search.coherence_threshold and match.direct_db >= search.pitch_undo_ratio_db
+    sign = 1 if match.first == "take0" else -1
+    assert sign * match.pitch_semitones == pytest.approx(copy.pitch_semitones, abs=0.02)  # finer than the spectrogram's
+    everything = find_copies(prints, SETTINGS, search, all_scores=True)
+    assert any({m.first, m.second} & {"higher", "lower"} and abs(m.pitch_semitones) >= 0.2 for m in everything)
 
 
 def test_the_fingerprint_cache_keeps_short_waveforms_only(tmp_path):

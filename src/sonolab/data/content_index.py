@@ -34,6 +34,9 @@ Two steps (see `sonolab.data.fingerprint` for the representation):
    `coherence_threshold`, or its spectrogram score reaches `short_clip_threshold` (`short_pitch_threshold`
    for a pitch-shifted match), both set above every second take of the validation words (higher than
    `threshold`: distinct takes of one word by one speaker match more closely than longer sounds do).
+   A pitch-shifted short pair is also a copy when, after undoing the match's pitch by resampling, one waveform
+   is the other through a causal filter (`pitch_undone_direct_ratio`: the response deconvolved from the pair has
+   a direct path and little before it, as a pitch-shifted copy's does and a second take's does not).
 
 Hand-written because no maintained library searches over pitch and tempo (Chromaprint and
 landmark fingerprinters assume both unchanged) or confirms a match on fine structure.
@@ -108,6 +111,22 @@ class SearchSettings:
     coherence_window_s: float = 0.032
     coherence_floor_db: float = 30.0  # cells compared: within this of each clip's loudest cell, in both clips
     coherence_lag_search_s: float = 0.012  # searched around the spectrogram's lag (the window resolves finer lags)
+    # pitch-shifted short copies (`pitch_undone_direct_ratio`): a short pair is also a copy when, after undoing the
+    # match's pitch on the second waveform (resampling, which leaves a tempo change; at pitches within
+    # `pitch_undo_span_semitones` of the match's: the spectrogram resolves a third of a semitone, the test needs
+    # ~0.05), the response that turns one waveform into the other has a direct path `pitch_undo_ratio_db` above the
+    # `direct_response_s` of it before the direct path; for matches scoring `pitch_undo_min_score` or more. Chosen on
+    # validation (FSDD george, jackson, lucas; two draws of planted copies; matches scoring 0.85 or more with a pitch
+    # change: 1,587 take pairs, 108 planted pitch-shifted copies): takes reached 4.3 dB, copies 6 dB or more for 97 of
+    # 108; set at 6.0 dB, 1.7 dB above the takes. (The same test without undoing a pitch, for reverberant copies, was
+    # not adopted: its validation margin of 1.7 dB did not hold on other speakers: docs/benchmarks.md, branch `short`)
+    direct_response_s: float = 0.1  # length of the response compared before and after the direct path
+    pitch_undo_ratio_db: float = 6.0
+    pitch_undo_min_score: float = 0.85
+    pitch_undo_span_semitones: float = 0.2
+    pitch_undo_steps: int = 11
+    pitch_undo_lag_search_s: float = 0.05
+    direct_regularisation: float = 0.01  # of the deconvolution, relative to the source's mean power in band
     # long clips: a pair scoring under its required score but at least `consistency_min_score`, over at least
     # `consistency_min_cover` of the shorter clip, is a copy when its alignment holds along the clip
     # (`alignment_consistency`): the segments holding `consistency_agreement` of the loud cells peak at the match,
@@ -148,6 +167,7 @@ class Match:
     overlap_s: float
     votes: int
     coherence: float = -1.0  # waveform phase coherence of short clips (`waveform_coherence`); -1: not measured
+    direct_db: float = -99.0  # short pitch-shifted pairs: `pitch_undone_direct_ratio` (dB); -99: not measured
     # long clips near the threshold (`alignment_consistency`; -1: not measured): the fraction of the loud cells in
     # segments whose own best alignment is the match's, what re-aligning each segment on its own gains (mean), the
     # score over the cells loud in either clip
@@ -162,11 +182,13 @@ class Match:
         return {"first": self.first, "second": self.second, "score": round(self.score, 4), "lag_s": round(self.lag_s, 3),
                 "pitch_semitones": round(self.pitch_semitones, 2), "tempo_ratio": round(self.tempo_ratio, 3),
                 "overlap_s": round(self.overlap_s, 3), "votes": self.votes, "coherence": round(self.coherence, 4),
+                "direct_db": round(self.direct_db, 2),
                 "agreement": round(self.agreement, 4), "local_gain": round(self.local_gain, 4), "union_score": round(self.union_score, 4),
                 "background_score": round(self.background_score, 4)}
 
     def describe(self) -> str:
         coherence = f", waveform coherence {self.coherence:.2f}" if self.coherence >= 0 else ""
+        coherence += f", direct path with the pitch undone {self.direct_db:+.1f} dB" if self.direct_db > -99 else ""
         consistency = (f", segments agreeing {self.agreement:.2f}, local gain {self.local_gain:.3f}, union score "
                        f"{self.union_score:.2f}") if self.agreement >= 0 else ""
         background = f", score above the background {self.background_score:.2f}" if self.background_score >= 0 else ""
@@ -972,6 +994,64 @@ def waveform_coherence(first: np.ndarray, second: np.ndarray, lag_s: float, rate
     return best
 
 
+def pitch_undone_direct_ratio(first: np.ndarray, second: np.ndarray, lag_s: float, pitch_semitones: float, rate_hz: int,
+                              search: SearchSettings) -> tuple[float, float]:
+    """(dB, semitones) How much one waveform of a pitch-shifted match looks like the other through a causal filter
+    once its pitch is undone: `second` is resampled so that its pitch falls back by `pitch_semitones` (give or take
+    `pitch_undo_span_semitones`, in `pitch_undo_steps`), the response `h` with one ~ h * other is estimated by
+    regularised deconvolution (both orders), and the energy of its direct path is compared with that of the
+    `direct_response_s` of `h` before it; the best ratio and the pitch it was found at.
+
+    A pitch shifter is a change of tempo (phase vocoder, overlap-add, ...) followed by resampling, or keeps the
+    waveform's local shape in some other way; undoing the resampling leaves a tempo-changed copy, whose response
+    to its source still has a strong direct tap and little before it over a word's length. A second take at
+    another pitch, resampled to the first's, is no filtering of it (its harmonics drift in phase against the
+    first's): its response spreads on both sides of its peak (validation takes: at most 4.3 dB; pitch-shifted
+    copies mostly 6-13 dB, at the pitch they were shifted by to 0.01 semitone). Hand-written: scipy offers
+    convolution, not deconvolution of one recording by another, and no library measures the causality of an
+    estimated response."""
+    import soxr
+
+    x, y = np.asarray(first, np.float64), np.asarray(second, np.float64)
+    reach_s = search.pitch_undo_lag_search_s
+
+    def undone_db(semitones: float) -> float:
+        ratio = float(2.0 ** (semitones / 12.0))  # more samples at the same rate: the pitch falls by `semitones`
+        undone = soxr.resample(y, rate_hz, rate_hz * ratio, quality="HQ")
+        return max(_direct_to_precursor_db(x, undone, lag_s * ratio, rate_hz, reach_s, search),
+                   _direct_to_precursor_db(undone, x, -lag_s * ratio, rate_hz, reach_s, search))
+
+    span, steps = search.pitch_undo_span_semitones, search.pitch_undo_steps
+    coarse = pitch_semitones + np.linspace(-span, span, steps)
+    best = max((undone_db(float(p)), float(p)) for p in coarse)
+    # the response's direct path is sharp in pitch (0.01 semitone is a cycle of drift at 3 kHz over half a second):
+    # refine between the coarse steps
+    step = 2 * span / max(1, steps - 1)
+    fine = best[1] + np.linspace(-step / 2, step / 2, 9)
+    return max([best] + [(undone_db(float(p)), float(p)) for p in fine])
+
+
+def _direct_to_precursor_db(x: np.ndarray, y: np.ndarray, lag_s: float, rate_hz: int, reach_s: float, search: SearchSettings) -> float:
+    """`pitch_undone_direct_ratio`'s measure in one direction: `h` with y ~ h * x (x's spectrum regularised where it is weak)."""
+    n = 1 << int(np.ceil(np.log2(x.size + y.size)))  # no circular wrap of one clip onto the other
+    spectrum_x, spectrum_y = np.fft.rfft(x, n), np.fft.rfft(y, n)
+    frequency_hz = np.fft.rfftfreq(n, 1.0 / rate_hz)
+    band = (frequency_hz >= 100.0) & (frequency_hz <= 0.475 * rate_hz)
+    power = np.abs(spectrum_x) ** 2
+    if not power[band].any():
+        return -99.0
+    floor = search.direct_regularisation * power[band].mean()
+    response = np.fft.irfft(np.where(band, spectrum_y * np.conj(spectrum_x) / (power + floor), 0.0), n)
+    centre, reach = int(round(lag_s * rate_hz)), int(round(reach_s * rate_hz))
+    near = np.arange(centre - reach, centre + reach + 1) % n
+    peak = int(near[np.argmax(np.abs(response[near]))])
+    half_width = max(1, int(round(0.0005 * rate_hz)))  # the direct tap, spread by the band limits
+    span = int(round(search.direct_response_s * rate_hz))
+    direct = np.sum(response[(peak + np.arange(-half_width, half_width + 1)) % n] ** 2)
+    before = np.sum(response[(peak - half_width - 1 - np.arange(span)) % n] ** 2)
+    return float(10.0 * np.log10(max(direct, 1e-30) / max(before, 1e-30)))
+
+
 def alignment_consistency(first_db: np.ndarray, second: Prepared, lag_s: float, pitch_semitones: float, tempo_ratio: float,
                           settings: FingerprintSettings, search: SearchSettings) -> tuple[float, float, float] | None:
     """(agreement, local gain, union score) of a match of long clips (`first_db`: the first clip's spectrogram,
@@ -1180,6 +1260,13 @@ def _confirm_chunk(candidates: list[Candidate]) -> list[Match]:
             short = replace(search, threshold=search.short_pitch_threshold if abs(match.pitch_semitones) >= 0.2 else search.short_clip_threshold)
             copy = match.coherence >= search.coherence_threshold or match.score >= required_score(
                 match.overlap_s, short, shorter_s, is_transformed(match))
+            if (all_scores or not copy) and match.coherence >= 0 and abs(match.pitch_semitones) >= 0.2 and match.score >= search.pitch_undo_min_score:
+                found_db, semitones = pitch_undone_direct_ratio(first.waveform, second.waveform, match.lag_s, match.pitch_semitones,
+                                                                settings.waveform_rate_hz, search)
+                match = replace(match, direct_db=found_db)
+                if found_db >= search.pitch_undo_ratio_db:  # the pitch it was found at is finer than the spectrogram's
+                    match = replace(match, pitch_semitones=semitones)
+                    copy = True
         else:
             copy = match.score >= required_score(match.overlap_s, search, shorter_s, is_transformed(match))
             if not copy and shorter_s > search.pool_above_s:
