@@ -183,6 +183,10 @@ def test_a_pitch_or_tempo_match_covering_little_of_the_shorter_clip_needs_more_s
     assert required_score(2.0, search, 5.0, transformed=False) == pytest.approx(search.threshold)  # an overlapping slice
     assert required_score(1.0, search, 5.0, transformed=True) == pytest.approx(search.short_threshold)
     assert search.threshold < required_score(3.0, search, 5.0, transformed=True) < search.short_threshold
+    # a pitch-shifted or stretched copy covers (nearly) all of the shorter clip; other pairs aligned that way
+    # mostly cover 50-92 % of it: at 85 % a match already needs more than the threshold, at 90 % it does not
+    assert required_score(4.25, search, 5.0, transformed=True) > search.threshold + 0.005
+    assert required_score(4.5, search, 5.0, transformed=True) == pytest.approx(search.threshold)
 
 
 def test_long_clips_are_shortlisted_by_peak_triplets_for_every_kind_of_copy():

@@ -85,8 +85,13 @@ class SearchSettings:
     reverb_rt60_s: tuple[float, ...] = (0.2, 0.4, 0.7)  # room models tried on either side (empty: none)  # cells compared: this far above the clip's floor in both clips
     threshold: float = 0.91  # chosen on validation: above every FSDD same-speaker take pair (takes 0-5 of 3 speakers)
     batch_matches: int = 4_000_000
-    partial_fraction: float = 0.8  # a pitch/tempo match covering less of the shorter clip needs more score ...
-    partial_floor_fraction: float = 0.2  # ... up to `short_threshold` here
+    # a pitch/tempo match covering less than `partial_fraction` of the shorter clip needs more score, up to
+    # `short_threshold` at `partial_floor_fraction`: a pitch-shifted or stretched copy covers (nearly) all of it.
+    # Chosen on validation draws (seeds 1, 2 at 2,000 clips: of the flagged pitch/tempo matches, 159 copies, the
+    # lowest covering 86 %, and 35 other pairs, most covering 50-92 %): 0.9 and 0.5 (were 0.8 and 0.2) unflag 19 of
+    # the 35 and no copy (docs/benchmarks.md, "partial matches")
+    partial_fraction: float = 0.9
+    partial_floor_fraction: float = 0.5
     triplets_above_s: float = 2.5  # clips longer than this are shortlisted among each other by peak triplets ...
     triplet_fan_out: int = 5  # ... of an anchor and two of its next this many peaks ...
     triplet_min_span_frames: int = 4  # ... spanning at least this ...
