@@ -26,7 +26,7 @@ import numpy as np
 import soundfile as sf
 
 from sonolab.audio.io import resample
-from sonolab.data.content_index import SearchSettings, find_copies, is_transformed, required_score
+from sonolab.data.content_index import SearchSettings, find_copies, is_short_copy, is_transformed, required_score
 from sonolab.data.copy_kinds import KINDS, make_copy
 from sonolab.data.fingerprint import FingerprintSettings, fingerprint_samples
 
@@ -70,9 +70,7 @@ def group_records(root: Path, speaker: str, digit: int, rng: np.random.Generator
 
 def flagged(match, shorter_s: float, search: SearchSettings) -> bool:
     """The decision `find_copies` takes for a short pair."""
-    base = search.short_pitch_threshold if abs(match.pitch_semitones) >= 0.2 else search.short_clip_threshold
-    return match.coherence >= search.coherence_threshold or match.direct_db >= search.pitch_undo_ratio_db or match.score >= required_score(
-        match.overlap_s, replace(search, threshold=base), shorter_s, is_transformed(match))
+    return is_short_copy(match, shorter_s, search)
 
 
 def main() -> None:

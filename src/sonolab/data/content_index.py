@@ -150,7 +150,7 @@ class SearchSettings:
     # `background_margin_db` above their bin's background in both clips (`above_background_score`; the background: the
     # bin's `background_percentile`-th percentile over the clip) reaches `background_threshold` on at least
     # `background_min_cells` cells. Chosen on validation only (seeds 1, 2 of the benchmark generator at 2,000 clips):
-    # docs/benchmarks.md, "additive noise"
+    # docs/benchmarks.md, "white noise at 10 dB SNR"
     background_min_score: float = 0.6
     background_percentile: float = 20.0
     background_margin_db: float = 15.0
@@ -1161,6 +1161,15 @@ def above_background_score(first_db: np.ndarray, second_db: np.ndarray, lag_s: f
     return _centred_correlation(x, y, kept) * min(1.0, coverage / search.min_coverage)
 
 
+def is_short_copy(match: Match, shorter_s: float, search: SearchSettings) -> bool:
+    """`find_copies`' decision for a pair of short clips (both with a waveform; `shorter_s`: the shorter one's duration)
+    from what was measured: its waveform coherence, its spectrogram score against the short-clip thresholds, or (a
+    pitch-shifted match) its direct path with the pitch undone."""
+    short = replace(search, threshold=search.short_pitch_threshold if abs(match.pitch_semitones) >= 0.2 else search.short_clip_threshold)
+    return (match.coherence >= search.coherence_threshold or match.direct_db >= search.pitch_undo_ratio_db
+            or match.score >= required_score(match.overlap_s, short, shorter_s, is_transformed(match)))
+
+
 def is_long_copy(match: Match, shorter_s: float, search: SearchSettings) -> bool:
     """`find_copies`' decision for a pair of long clips (`shorter_s`: the shorter one's duration) from what was
     measured: its score reaches its required score, or (measured under it) its alignment holds along the clip, or
@@ -1262,16 +1271,14 @@ def _confirm_chunk(candidates: list[Candidate]) -> list[Match]:
             if match.score >= search.threshold - search.give_up_margin:
                 coherence, _ = waveform_coherence(first.waveform, second.waveform, match.lag_s, settings.waveform_rate_hz, search)
                 match = replace(match, coherence=coherence)
-            short = replace(search, threshold=search.short_pitch_threshold if abs(match.pitch_semitones) >= 0.2 else search.short_clip_threshold)
-            copy = match.coherence >= search.coherence_threshold or match.score >= required_score(
-                match.overlap_s, short, shorter_s, is_transformed(match))
+            copy = is_short_copy(match, shorter_s, search)
             if (all_scores or not copy) and match.coherence >= 0 and abs(match.pitch_semitones) >= 0.2 and match.score >= search.pitch_undo_min_score:
                 found_db, semitones = pitch_undone_direct_ratio(first.waveform, second.waveform, match.lag_s, match.pitch_semitones,
                                                                 settings.waveform_rate_hz, search)
                 match = replace(match, direct_db=found_db)
                 if found_db >= search.pitch_undo_ratio_db:  # the pitch it was found at is finer than the spectrogram's
                     match = replace(match, pitch_semitones=semitones)
-                    copy = True
+                copy = is_short_copy(match, shorter_s, search)
         else:
             copy = match.score >= required_score(match.overlap_s, search, shorter_s, is_transformed(match))
             if not copy and shorter_s > search.pool_above_s:
