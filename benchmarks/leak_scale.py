@@ -72,8 +72,9 @@ def raw_shortlist(usable: list[Fingerprint], search: ci.SearchSettings) -> dict[
 
 
 def confirm_pairs(usable: list[Fingerprint], candidates: list[ci.Candidate], search: ci.SearchSettings) -> dict[Pair, tuple[float, float]]:
-    """(score, required score) of each candidate, as `find_copies` confirms it; a match flagged by its alignment's
-    consistency (`ci.is_consistent`) under its required score gets required score = its score."""
+    """(score, required score) of each candidate, as `find_copies` confirms it; a match that `find_copies` flags under
+    its required score (`ci.is_long_copy`, `ci.is_short_copy`: consistency, the background score, waveform tests)
+    gets required score = its score."""
     ordered = sorted(candidates, key=lambda c: (c.first, c.second))
     ci._JOB.update(usable=usable, settings=FingerprintSettings(), search=search, all_scores=True)
     try:
@@ -82,9 +83,12 @@ def confirm_pairs(usable: list[Fingerprint], candidates: list[ci.Candidate], sea
         ci._JOB.clear()
     out = {}
     for match, candidate in zip(matches, ordered):
-        shorter_s = min(usable[candidate.first].duration_s, usable[candidate.second].duration_s)
+        first, second = usable[candidate.first], usable[candidate.second]
+        shorter_s = min(first.duration_s, second.duration_s)
         required = ci.required_score(match.overlap_s, search, shorter_s, ci.is_transformed(match))
-        out[_key(candidate)] = (match.score, min(required, match.score) if ci.is_consistent(match, search) else required)
+        short = first.waveform is not None and second.waveform is not None
+        flagged = ci.is_short_copy(match, shorter_s, search) if short else ci.is_long_copy(match, shorter_s, search)
+        out[_key(candidate)] = (match.score, min(required, match.score) if flagged else required)
     return out
 
 

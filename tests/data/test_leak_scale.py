@@ -42,8 +42,11 @@ def test_a_plain_copy_is_flagged_and_each_loss_has_its_stage(clips):
     # no candidate per query clip: there only with a wider cap
     capped = replace(search, candidates_per_item=0)
     assert leak_scale.stages(clips, planted, capped)[(0, 4)][0] == "not-shortlisted/cap"
-    # confirmed, but under a threshold no score reaches (and the alignment's consistency is not asked)
-    strict = replace(search, threshold=1.5, short_threshold=1.5, consistency_min_score=1.5)
+    # confirmed, but under a threshold no score reaches (and neither the alignment's consistency nor the score above
+    # the backgrounds is asked)
+    strict = replace(search, threshold=1.5, short_threshold=1.5, consistency_min_score=1.5, background_min_score=1.5)
     assert leak_scale.stages(clips, planted, strict)[(0, 4)][:1] == ("score",)
     # ... which the alignment's consistency flags: a gain copy holds its alignment along the whole clip
     assert leak_scale.stages(clips, planted, replace(strict, consistency_min_score=0.5))[(0, 4)][:1] == ("found",)
+    # ... and so does its score above both clips' backgrounds, which a gain copy keeps
+    assert leak_scale.stages(clips, planted, replace(strict, background_min_score=0.6))[(0, 4)][:1] == ("found",)
