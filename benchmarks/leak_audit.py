@@ -1,8 +1,14 @@
-"""Leak-audit benchmark: plant copies of every kind (alone and in pairs) into FSDD and into a generated
-ESC-50-sized set, run the copy detector the audit uses over ALL pairs, and print recall per kind,
-false positives over all distinct pairs, and wall time (plus scaling on subsets).
+"""Leak-audit benchmark: plant copies of every kind (alone and in pairs) into FSDD and into an
+ESC-50-sized set (generated, or real with `--esc-root`), run the copy detector the audit uses over ALL
+pairs, and print recall per kind, false positives over all distinct pairs, and wall time (plus scaling
+on subsets).
 
     PYTHONPATH=src python benchmarks/leak_audit.py [--fsdd-root ../shared/data/fsdd] [--esc-clips 2000]
+    PYTHONPATH=src python benchmarks/leak_audit.py --skip-fsdd --esc-root ESC-50-master   # real ESC-50 clips
+
+`--fsdd-padded` also places each FSDD recording in 5 s of digital silence at 44.1 kHz, as ESC-50 pads its
+shorter recordings (real short sounds in long files). With `--esc-root`, false positives between clips of one ESC-50 recording (`src_file`: excerpts of one
+take, which the official folds keep together) are counted apart from those between recordings.
 
 A flagged pair is a true positive when it joins a copy with its source (or two copies of one source);
 every other flagged pair is a false positive. On FSDD the flagged original pairs are also listed with
@@ -24,6 +30,7 @@ import numpy as np
 import soundfile as sf
 
 from sonolab.audio.io import load_audio
+from sonolab.data.esc50 import load_esc50
 from sonolab.data.content_index import SearchSettings, find_copies
 from sonolab.data.copy_kinds import KINDS, make_copy
 from sonolab.data.fingerprint import FingerprintSettings
@@ -105,6 +112,36 @@ def make_generated_set(folder: Path, clips: int, seed: int) -> dict[str, Path]:
     return paths
 
 
+def esc50_sources(root: Path, clips: int) -> tuple[dict[str, Path], dict[str, str]]:
+    """The first `clips` ESC-50 clips (by file name) under `root` and each one's recording (`src_file`);
+    the dataset's problems (missing or extra files, bad rows) are printed, not dropped silently."""
+    index = load_esc50(root, strict=False)
+    for problem in index.problems:
+        print(f"  ESC-50 problem (left out): {problem.path}: {problem.reason}")
+    items = sorted(index.items, key=lambda item: item.item_id)[:clips]
+    return {item.item_id: item.path for item in items}, {item.item_id: item.group for item in items}
+
+
+def pad_like_esc50(sources: dict[str, Path], folder: Path, seed: int, duration_s: float = 5.0) -> dict[str, Path]:
+    """Each recording resampled to 44.1 kHz and padded with digital silence to `duration_s`, as ESC-50 pads its
+    shorter recordings (at the start of the clip half of the time, elsewhere otherwise): real short sounds in long
+    files, which must be told apart as the recordings themselves are."""
+    from sonolab.audio.io import resample
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for item_id, path in sorted(sources.items()):
+        audio, sr = load_audio(path, mono=True)
+        sound = resample(audio, sr, 44100)[0][: int(duration_s * 44100)]
+        clip = np.zeros(int(duration_s * 44100), dtype=np.float32)
+        start = 0 if rng.random() < 0.5 else int(rng.integers(0, clip.size - sound.size + 1))
+        clip[start:start + sound.size] = sound
+        paths[item_id] = folder / f"{item_id}.wav"
+        sf.write(str(paths[item_id]), clip, 44100, subtype="PCM_16")
+    return paths
+
+
 # --- planting and scoring ------------------------------------------------------------------------
 
 def plant(sources: dict[str, Path], folder: Path, per_kind: int, per_pair: int, seed: int) -> dict[str, tuple[str, tuple[str, ...], object]]:
@@ -163,10 +200,10 @@ def evaluate(name: str, paths: dict[str, Path], truth: dict, workers: int, cache
             errors["+".join(kinds)].append((pitch - copy.pitch_semitones, tempo / copy.tempo_ratio - 1))
     n = len(prints)
     return {"name": name, "clips": n, "pairs": n * (n - 1) // 2, "fingerprint_s": fingerprint_s, "search_s": search_s,
-            "recall": recall, "errors": errors, "false_positives": false_positives, "problems": problems}
+            "truth": truth, "recall": recall, "errors": errors, "false_positives": false_positives, "problems": problems}
 
 
-def report(result: dict, paths: dict[str, Path], identity_check: bool) -> None:
+def report(result: dict, paths: dict[str, Path], identity_check: bool, recording_of: dict[str, str] | None = None) -> None:
     print(f"\n== {result['name']}: {result['clips']:,} clips, {result['pairs']:,} distinct pairs; fingerprints "
           f"{result['fingerprint_s']:.1f} s + index and confirmation {result['search_s']:.1f} s = "
           f"{result['fingerprint_s'] + result['search_s']:.1f} s wall (load average {', '.join(f'{x:.1f}' for x in os.getloadavg())})")
@@ -183,6 +220,10 @@ def report(result: dict, paths: dict[str, Path], identity_check: bool) -> None:
             print(f"    {kind:30s} {np.mean(hits):.2f} ({sum(hits)}/{len(hits)})")
     fps = result["false_positives"]
     print(f"  false positives: {len(fps)} of {result['pairs']:,} distinct pairs")
+    if recording_of is not None:  # a copy belongs to its source's recording
+        source_of = {copy_id: entry[0] for copy_id, entry in result["truth"].items()}
+        same = sum(1 for m in fps if len({recording_of.get(source_of.get(i, i)) for i in (m.first, m.second)}) == 1)
+        print(f"    of which {same} between clips of one recording (src_file) and {len(fps) - same} between recordings")
     for match in fps[:15]:
         identity = f"; waveform identity {waveform_identity(paths[match.first], paths[match.second]):.2f}" if identity_check else ""
         print(f"    {match.first} ~ {match.second}: {match.describe()}{identity}")
@@ -191,7 +232,9 @@ def report(result: dict, paths: dict[str, Path], identity_check: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fsdd-root", type=Path, default=REPO.parent / "shared" / "data" / "fsdd")
-    parser.add_argument("--esc-clips", type=int, default=2000)
+    parser.add_argument("--esc-clips", type=int, default=2000, help="clips in the ESC-50-sized set (with --esc-root: the first this many)")
+    parser.add_argument("--esc-root", type=Path, default=None,
+                        help="a real ESC-50 root (meta/esc50.csv, audio/): its clips replace the generated set")
     parser.add_argument("--per-kind", type=int, default=20)
     parser.add_argument("--per-pair", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
@@ -199,6 +242,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="offset of every seed (validation runs use another)")
     parser.add_argument("--fsdd-speakers", type=str, default="", help="comma-separated subset of FSDD speakers (default: all)")
     parser.add_argument("--skip-fsdd", action="store_true")
+    parser.add_argument("--fsdd-padded", action="store_true",
+                        help="also plant into the FSDD recordings padded with digital silence to 5 s at 44.1 kHz (as ESC-50 pads)")
     parser.add_argument("--skip-generated", action="store_true")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="leak_audit_"))
@@ -209,15 +254,28 @@ def main() -> None:
                        if not speakers or p.stem.split("_")[1] in speakers}
             truth = plant(sources, work / "fsdd_copies", args.per_kind, args.per_pair, seed=1 + args.seed)
             paths = {**sources, **{copy_id: work / "fsdd_copies" / f"{copy_id}.wav" for copy_id in truth}}
-            report(evaluate("FSDD 3,000 recordings + planted copies", paths, truth, args.workers, None), paths, identity_check=True)
+            report(evaluate(f"FSDD {len(sources):,} recordings + planted copies", paths, truth, args.workers, None), paths,
+                   identity_check=True)
+            if args.fsdd_padded:
+                padded = pad_like_esc50(sources, work / "fsdd_padded", seed=5 + args.seed)
+                truth = plant(padded, work / "fsdd_padded_copies", args.per_kind, args.per_pair, seed=3 + args.seed)
+                paths = {**padded, **{copy_id: work / "fsdd_padded_copies" / f"{copy_id}.wav" for copy_id in truth}}
+                report(evaluate(f"FSDD {len(sources):,} recordings padded to 5 s at 44.1 kHz (as ESC-50) + planted copies",
+                                paths, truth, args.workers, None), paths, identity_check=True)
         if not args.skip_generated:
             start = time.perf_counter()
-            sources = make_generated_set(work / "generated", args.esc_clips, seed=7 + args.seed)
-            print(f"\n(generated {len(sources):,} clips of 5 s at 44.1 kHz in {time.perf_counter() - start:.0f} s, not timed below)")
-            truth = plant(sources, work / "generated_copies", args.per_kind, args.per_pair, seed=2 + args.seed)
-            paths = {**sources, **{copy_id: work / "generated_copies" / f"{copy_id}.wav" for copy_id in truth}}
-            result = evaluate(f"generated ESC-50-sized set ({len(sources):,} x 5 s) + planted copies", paths, truth, args.workers, None)
-            report(result, paths, identity_check=False)
+            recording_of = None
+            if args.esc_root is not None:
+                sources, recording_of = esc50_sources(args.esc_root, args.esc_clips)
+                name = f"ESC-50 at {args.esc_root} ({len(sources):,} clips)"
+            else:
+                sources = make_generated_set(work / "generated", args.esc_clips, seed=7 + args.seed)
+                print(f"\n(generated {len(sources):,} clips of 5 s at 44.1 kHz in {time.perf_counter() - start:.0f} s, not timed below)")
+                name = f"generated ESC-50-sized set ({len(sources):,} x 5 s)"
+            truth = plant(sources, work / "esc_copies", args.per_kind, args.per_pair, seed=2 + args.seed)
+            paths = {**sources, **{copy_id: work / "esc_copies" / f"{copy_id}.wav" for copy_id in truth}}
+            result = evaluate(f"{name} + planted copies", paths, truth, args.workers, None)
+            report(result, paths, identity_check=args.esc_root is not None, recording_of=recording_of)
             sizes, seconds = [], []
             for size in [int(s) for s in args.scaling.split(",") if s]:
                 subset = dict(sorted(sources.items())[:size])

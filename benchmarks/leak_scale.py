@@ -59,21 +59,12 @@ def _key(candidate: ci.Candidate) -> Pair:
 
 def raw_shortlist(usable: list[Fingerprint], search: ci.SearchSettings) -> dict[Pair, ci.Candidate]:
     """`shortlist` before `_top_pairs`: the best direction of every voted pair."""
-    settings = FingerprintSettings()
-    long = np.array([fp.duration_s > search.triplets_above_s for fp in usable], dtype=bool)
-    found = ci._triplet_shortlist(usable, np.flatnonzero(long), settings, search)
-    if not long.all():
-        found += ci._pair_shortlist(usable, settings, search, ~long)
-    best: dict[Pair, ci.Candidate] = {}
-    for candidate in found:
-        if _key(candidate) not in best or candidate.votes > best[_key(candidate)].votes:
-            best[_key(candidate)] = candidate
-    return best
+    return ci.voted_pairs(usable, FingerprintSettings(), search)[0]
 
 
 def confirm_pairs(usable: list[Fingerprint], candidates: list[ci.Candidate], search: ci.SearchSettings) -> dict[Pair, tuple[float, float]]:
     """(score, required score) of each candidate, as `find_copies` confirms it; a match that `find_copies` flags under
-    its required score (`ci.is_long_copy`, `ci.is_short_copy`: consistency, the background score, waveform tests)
+    its required score (`ci.is_copy`: consistency, the background score, waveform tests)
     gets required score = its score."""
     ordered = sorted(candidates, key=lambda c: (c.first, c.second))
     ci._JOB.update(usable=usable, settings=FingerprintSettings(), search=search, all_scores=True)
@@ -86,8 +77,7 @@ def confirm_pairs(usable: list[Fingerprint], candidates: list[ci.Candidate], sea
         first, second = usable[candidate.first], usable[candidate.second]
         shorter_s = min(first.duration_s, second.duration_s)
         required = ci.required_score(match.overlap_s, search, shorter_s, ci.is_transformed(match))
-        short = first.waveform is not None and second.waveform is not None
-        flagged = ci.is_short_copy(match, shorter_s, search) if short else ci.is_long_copy(match, shorter_s, search)
+        flagged = ci.is_copy(match, shorter_s, FingerprintSettings(), search)
         out[_key(candidate)] = (match.score, min(required, match.score) if flagged else required)
     return out
 

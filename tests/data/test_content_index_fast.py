@@ -102,3 +102,25 @@ def test_long_pairs_stay_candidates_among_either_clips_first_or_with_many_votes(
     assert {(c.first, c.second) for c in kept} == {(1, 2), (0, 1), (2, 3)}
     assert all(any(c is k for c in candidates) for k in kept)  # unchanged candidates
     assert len(ci._top_pairs(candidates, SearchSettings(triplet_candidates_per_item=8))) == len(candidates)
+
+
+def test_a_candidate_keeps_where_its_tempo_1_votes_put_it():
+    """Peaks matched at another grid ratio outvote a copy's tempo-1 peaks (periodic or steady sounds): the candidate
+    takes the winning cell's fit, and keeps the tempo-1 cell's offset as the confirmation's third start."""
+    ratios = ci.duration_ratios(SEARCH)
+    unit = int(np.argmin(np.abs(np.log(ratios))))
+    rng = np.random.default_rng(0)
+    q_wide = np.sort(rng.integers(0, 600, size=30))
+    q_unit = np.sort(rng.integers(0, 600, size=10))
+    r_wide = np.round(q_wide * ratios[unit + 2]).astype(np.int64) + 100  # 30 peaks at a wrong ratio ...
+    r_unit = q_unit - 59 + rng.integers(-2, 3, size=10)  # ... and 10 at tempo 1, 59 frames earlier
+    q_t, r_t = np.r_[q_wide, q_unit], np.r_[r_wide, r_unit]
+    ratio_index = np.r_[np.full(30, unit + 2), np.full(10, unit)]
+    zeros = np.zeros(40, dtype=np.int64)
+    found = ci._vote(zeros, zeros + 1, ratio_index, q_t, r_t, zeros, ratios, 2, SEARCH)
+    assert len(found) == 1 and found[0].votes == 30
+    assert found[0].ratio == pytest.approx(ratios[unit + 2], rel=0.01)
+    assert found[0].unit_offset_frames == pytest.approx(np.mean(r_unit - q_unit))
+    # without tempo-1 votes (fewer than `min_votes`) there is no third start
+    alone = ci._vote(zeros[:31], zeros[:31] + 1, ratio_index[:31], q_t[:31], r_t[:31], zeros[:31], ratios, 2, SEARCH)
+    assert alone[0].unit_offset_frames is None

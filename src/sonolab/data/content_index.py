@@ -203,7 +203,8 @@ class Match:
 
 @dataclass(frozen=True)
 class Candidate:
-    """A shortlisted pair: `second` ~ `first` stretched by `ratio`, at `offset_frames`, shifted `pitch_bins`."""
+    """A shortlisted pair: `second` ~ `first` stretched by `ratio`, at `offset_frames`, shifted `pitch_bins`;
+    `unit_offset_frames`: the offset of the pair's best vote cell at tempo 1 (None: none with `min_votes`)."""
 
     first: int
     second: int
@@ -211,6 +212,7 @@ class Candidate:
     offset_frames: float
     pitch_bins: float
     votes: int
+    unit_offset_frames: float | None = None
 
 
 # --- landmark hashes ----------------------------------------------------------------------------
@@ -250,24 +252,36 @@ def pitch_bins_limit(settings: FingerprintSettings, search: SearchSettings) -> i
 
 def shortlist(prints: Sequence[Fingerprint], settings: FingerprintSettings, search: SearchSettings, workers: int = 1
               ) -> list[Candidate]:
-    """Candidate copy pairs (each unordered pair once, the direction with most votes).
+    """Candidate copy pairs (each unordered pair once, the direction with most votes): `voted_pairs`, of which the
+    pairs of two long clips are pruned to each clip's best (`_top_pairs`)."""
+    best, long = voted_pairs(prints, settings, search, workers)
+    chosen = _top_pairs([c for c in best.values() if long[c.first] and long[c.second]], search)
+    chosen += [c for c in best.values() if not (long[c.first] and long[c.second])]
+    return sorted(chosen, key=lambda c: (c.first, c.second))
 
-    Pairs of clips both longer than `triplets_above_s` come from the peak-triplet index
-    (`_triplet_shortlist`, in `workers` processes), every other pair from the peak-pair index."""
+
+def voted_pairs(prints: Sequence[Fingerprint], settings: FingerprintSettings, search: SearchSettings, workers: int = 1
+                ) -> tuple[dict[tuple[int, int], Candidate], np.ndarray]:
+    """(pair -> its best-voted candidate, which clips are long): pairs with a clip longer than `triplets_above_s`
+    come from the peak-triplet index over every clip (`_triplet_shortlist`, in `workers` processes), pairs of two
+    short clips from the peak-pair index over the short clips (`_pair_shortlist`).
+
+    A short sound in a long clip is looked up in the triplet index: the peak-pair keys of 2,000 clips are so
+    widely shared that a few hundred short clips queried against them made ~400 M matches (a minute and more)."""
     long = np.array([fp.duration_s > search.triplets_above_s for fp in prints], dtype=bool)
     if not long.any():
-        return _pair_shortlist(prints, settings, search, None)
+        found = _pair_shortlist(prints, settings, search, None)
+    else:
+        members = np.arange(len(prints)) if not long.all() else np.flatnonzero(long)
+        found = [c for c in _triplet_shortlist(prints, members, settings, search, workers) if long[c.first] or long[c.second]]
+        if not long.all():
+            found += _pair_shortlist(prints, settings, search, ~long)
     best: dict[tuple[int, int], Candidate] = {}
-    found = _triplet_shortlist(prints, np.flatnonzero(long), settings, search, workers)
-    if not long.all():
-        found += _pair_shortlist(prints, settings, search, ~long)
     for candidate in found:
         pair = (min(candidate.first, candidate.second), max(candidate.first, candidate.second))
         if pair not in best or candidate.votes > best[pair].votes:
             best[pair] = candidate
-    chosen = _top_pairs([c for c in best.values() if long[c.first] and long[c.second]], search)
-    chosen += [c for c in best.values() if not (long[c.first] and long[c.second])]
-    return sorted(chosen, key=lambda c: (c.first, c.second))
+    return best, long
 
 
 def _top_pairs(candidates: list[Candidate], search: SearchSettings) -> list[Candidate]:
@@ -291,9 +305,10 @@ def _top_pairs(candidates: list[Candidate], search: SearchSettings) -> list[Cand
 
 
 def _pair_shortlist(prints: Sequence[Fingerprint], settings: FingerprintSettings, search: SearchSettings,
-                    queries: np.ndarray | None) -> list[Candidate]:
-    """The peak-pair index over all `prints`, queried by the clips where `queries` is true (default: all)."""
-    pairs = [peak_pairs(fp, search) for fp in prints]
+                    members: np.ndarray | None) -> list[Candidate]:
+    """The peak-pair index over the clips where `members` is true (default: all), queried by the same clips."""
+    empty = np.zeros(0, dtype=np.int64)
+    pairs = [peak_pairs(fp, search) if members is None or members[i] else (empty, empty, empty, empty) for i, fp in enumerate(prints)]
     item_of = np.concatenate([np.full(p[0].size, i, dtype=np.int64) for i, p in enumerate(pairs)]) if pairs else np.zeros(0, np.int64)
     if item_of.size == 0:
         return []
@@ -309,7 +324,7 @@ def _pair_shortlist(prints: Sequence[Fingerprint], settings: FingerprintSettings
     best: dict[tuple[int, int], Candidate] = {}
     batch: list[int] = []
     budget = 0.0
-    asking = [index for index in range(len(pairs)) if queries is None or queries[index]]
+    asking = [index for index in range(len(pairs)) if members is None or members[index]]
     for number, index in enumerate(asking):
         batch.append(index)
         budget += pairs[index][0].size * len(ratios) * 3 * mean_bucket
@@ -549,6 +564,7 @@ def _vote(q_item: np.ndarray, other: np.ndarray, ratio_index: np.ndarray, q_t: n
     x = q_t[member].astype(np.float64)
     y = r_t[member].astype(np.float64)
     p = pitch[member].astype(np.float64)
+    unit_offset = _unit_offsets(cells, inverse, votes, offset, pair_of_cell, ratios, search)
     position = np.searchsorted(chosen_sorted := np.sort(chosen), cell_index)
     size = len(chosen_sorted)
     n = np.bincount(position, minlength=size)
@@ -565,8 +581,27 @@ def _vote(q_item: np.ndarray, other: np.ndarray, ratio_index: np.ndarray, q_t: n
         if not (search.min_duration_ratio * 0.97 <= slope <= search.max_duration_ratio * 1.03):
             slope = grid_ratio
         intercept = (sy[k] - slope * sx[k]) / n[k]
-        out.append(Candidate(int(q_index), int(other_index), float(slope), float(intercept), float(sp[k] / n[k]), int(votes[cell_id])))
+        out.append(Candidate(int(q_index), int(other_index), float(slope), float(intercept), float(sp[k] / n[k]), int(votes[cell_id]),
+                             unit_offset.get(pair_id)))
     return out
+
+
+def _unit_offsets(cells: np.ndarray, inverse: np.ndarray, votes: np.ndarray, offset: np.ndarray, pair_of_cell: np.ndarray,
+                  ratios: np.ndarray, search: SearchSettings) -> dict[int, float]:
+    """Pair id -> mean time offset of the pair's best-voted cell at the grid ratio nearest 1 (with `min_votes`).
+
+    A second start for the confirmation: on periodic or steady sounds a copy's peaks also vote at other
+    ratios, and the line fit of the winning cell can then put an untouched copy at a wrong tempo and lag."""
+    unit = int(np.argmin(np.abs(np.log(ratios))))
+    at_unit = np.flatnonzero(((cells // 200_003) % len(ratios) == unit) & (votes >= search.min_votes))
+    if at_unit.size == 0:
+        return {}
+    mean_offset = np.bincount(inverse, weights=offset.astype(np.float64), minlength=cells.size)[at_unit] / votes[at_unit]
+    order = np.lexsort((-votes[at_unit], pair_of_cell[at_unit]))
+    first = np.ones(order.size, dtype=bool)
+    first[1:] = pair_of_cell[at_unit][order][1:] != pair_of_cell[at_unit][order][:-1]
+    best = order[first]
+    return dict(zip(pair_of_cell[at_unit][best].tolist(), mean_offset[best].tolist()))
 
 
 # --- confirmation -------------------------------------------------------------------------------
@@ -918,18 +953,25 @@ def confirm(first: Fingerprint, second: Fingerprint, candidate: Candidate, setti
              ("lag", range(-lag_window, lag_window + 1)), ("ratio", np.linspace(-0.015, 0.015, 7)),
              ("lag", range(-2, 3)), ("pitch", range(-1, 2)), ("ratio", np.linspace(-0.005, 0.005, 5)), ("lag", range(-1, 2))]
     # two starts, at the shortlist's ratio and at tempo 1 (the line fit over a few matched peaks can be
-    # off when a copy kept only a few of them), both with the middle of the first clip where the fit puts it
+    # off when a copy kept only a few of them), both with the middle of the first clip where the fit puts it,
+    # and a third at tempo 1 where the tempo-1 votes put it (`_unit_offsets`), when that is out of the lag step's reach
     centre = (candidate.offset_frames + candidate.ratio * middle) / pool
     b_coarse = coarse_second or prepare(_pool_time(b_db, pool), search)
     score_at, cache = scorer(np.ascontiguousarray(_pool_time(a_db, pool).T), b_coarse, pool)
+    starts = sorted({(1.0, centre), (float(candidate.ratio), centre)})
+    if candidate.unit_offset_frames is not None:  # tempo 1 where the tempo-1 votes put it
+        unit_centre = (candidate.unit_offset_frames + middle) / pool
+        if abs(unit_centre - centre) > lag_window:
+            starts.append((1.0, unit_centre))
     best = (-2.0, 1.0, centre, 0, 0)
-    for start_ratio in sorted({1.0, float(candidate.ratio)}):
+    for start_ratio, start_centre in starts:
         for start_pitch in sorted({int(round(candidate.pitch_bins)), 0}):
-            found = _align(score_at, (start_ratio, centre, start_pitch), steps[:1], {}, limits)
+            found = _align(score_at, (start_ratio, start_centre, start_pitch), steps[:1], {}, limits)
             if found[0] > best[0]:
                 best = found
     # steps[1:]: pitch, absolute ratio, ratio, lag, ...: given up before the ratio step under `early_give_up_score`,
     # before the lag step under the threshold less `give_up_margin`
+    started = best
     best = _align(score_at, best[1:4], steps[1:], {2: search.early_give_up_score, 3: search.threshold - search.give_up_margin}, limits)
     b = b_coarse
     if best[0] >= search.threshold - search.give_up_margin:
@@ -937,7 +979,18 @@ def confirm(first: Fingerprint, second: Fingerprint, candidate: Candidate, setti
         score_at, cache = scorer(np.ascontiguousarray(a_db.T), b, 1)
         fine = [("lag", range(-pool, pool + 1)), ("pitch", range(-1, 2)), ("absolute_ratio", [0.0]),
                 ("ratio", np.linspace(-0.004, 0.004, 5)), ("lag", range(-1, 2)), ("ratio", np.linspace(-0.0015, 0.0015, 3))]
-        best = _align(score_at, (best[1], best[2] * pool, best[3]), fine, {}, limits)
+        # the coarse search's best, and where it started when that does not hold at full resolution: a clip whose
+        # loud cells are a few broadband frames (a click) also lines up with a copy at other tempos, but only on
+        # the averaged frames
+        coarse_found = [best] + ([started] if started[0] >= search.threshold - search.give_up_margin and started[1:4] != best[1:4] else [])
+        refined = None
+        for found in coarse_found:
+            aligned = _align(score_at, (found[1], found[2] * pool, found[3]), fine, {}, limits)
+            if refined is None or aligned[0] > refined[0]:
+                refined = aligned
+            if refined[0] >= search.threshold:
+                break
+        best = refined
     else:  # far under the threshold: reported as the coarse search found it
         best = (best[0], best[1], best[2] * pool, best[3], best[4] * pool)
         cache = {}
@@ -1162,9 +1215,10 @@ def above_background_score(first_db: np.ndarray, second_db: np.ndarray, lag_s: f
 
 
 def is_short_copy(match: Match, shorter_s: float, search: SearchSettings) -> bool:
-    """`find_copies`' decision for a pair of short clips (both with a waveform; `shorter_s`: the shorter one's duration)
-    from what was measured: its waveform coherence, its spectrogram score against the short-clip thresholds, or (a
-    pitch-shifted match) its direct path with the pitch undone."""
+    """`find_copies`' decision for a pair whose shorter clip is short (`shorter_s`: its duration) from what was
+    measured: its waveform coherence, its spectrogram score against the short-clip thresholds, or (a pitch-shifted
+    match) its direct path with the pitch undone (the waveform measures need both clips short: a short sound and a
+    long file are judged on the spectrogram score)."""
     short = replace(search, threshold=search.short_pitch_threshold if abs(match.pitch_semitones) >= 0.2 else search.short_clip_threshold)
     return (match.coherence >= search.coherence_threshold or match.direct_db >= search.pitch_undo_ratio_db
             or match.score >= required_score(match.overlap_s, short, shorter_s, is_transformed(match)))
@@ -1177,6 +1231,14 @@ def is_long_copy(match: Match, shorter_s: float, search: SearchSettings) -> bool
     return (match.score >= required_score(match.overlap_s, search, shorter_s, is_transformed(match))
             or (match.agreement >= 0 and is_consistent(match, search))
             or match.background_score >= search.background_threshold)
+
+
+def is_copy(match: Match, shorter_s: float, settings: FingerprintSettings, search: SearchSettings) -> bool:
+    """`find_copies`' decision from what was measured: the short sounds' tests (`is_short_copy`) when the shorter
+    clip is short (up to `waveform_max_s`), the long clips' (`is_long_copy`) otherwise."""
+    if shorter_s <= settings.waveform_max_s:
+        return is_short_copy(match, shorter_s, search)
+    return is_long_copy(match, shorter_s, search)
 
 
 def is_consistent(match: Match, search: SearchSettings) -> bool:
@@ -1279,6 +1341,8 @@ def _confirm_chunk(candidates: list[Candidate]) -> list[Match]:
                 if found_db >= search.pitch_undo_ratio_db:  # the pitch it was found at is finer than the spectrogram's
                     match = replace(match, pitch_semitones=semitones)
                 copy = is_short_copy(match, shorter_s, search)
+        elif shorter_s <= settings.waveform_max_s:  # a short sound and a long file: the short sounds' thresholds
+            copy = is_short_copy(match, shorter_s, search)
         else:
             copy = match.score >= required_score(match.overlap_s, search, shorter_s, is_transformed(match))
             if not copy and shorter_s > search.pool_above_s:
@@ -1286,8 +1350,16 @@ def _confirm_chunk(candidates: list[Candidate]) -> list[Match]:
                                            settings, search)
                 copy = is_long_copy(match, shorter_s, search)
         if all_scores or copy:
-            matches.append(match)
+            matches.append(_in_file_time(match, first, second))
     return matches
+
+
+def _in_file_time(match: Match, first: Fingerprint, second: Fingerprint) -> Match:
+    """`match` with its lag counted from the files' first samples (a fingerprint starts after its silent edge:
+    a moment t of the first file is at tempo_ratio * t + lag_s in the second)."""
+    if first.start_s == 0.0 and second.start_s == 0.0:
+        return match
+    return replace(match, lag_s=match.lag_s + second.start_s - match.tempo_ratio * first.start_s)
 
 
 def _measure_near_miss(match: Match, first_db: np.ndarray, second: Prepared, shorter_s: float,

@@ -10,6 +10,10 @@ another rate gives the same fingerprint), then turned into:
   index confirms copies of short sounds on waveform phase coherence, which tells a copy from a second take
   of the same word far better than any magnitude spectrogram (see `sonolab.data.content_index`).
 
+A short sound in a longer file of silence (`trim_db` under the clip's loudest frame, e.g. the digital silence that
+pads many ESC-50 clips to 5 s) is cut out first (`trim_silence`), so that it is fingerprinted, and confirmed, as the
+short sound it is; `Fingerprint.start_s` keeps where it starts in the file.
+
 The spectrogram is stored as 8-bit dB above a floor `dynamic_range_db` under the clip's loud level, so
 low-level additive noise and reverberation tails fall under the floor and the cache stays small.
 
@@ -53,6 +57,8 @@ class FingerprintSettings:
     peak_neighbourhood_bins: int = 7
     waveform_max_s: float = 2.5  # clips up to this long keep their waveform (phase coherence of short clips)
     waveform_rate_hz: int = 8000  # ... at this rate (phase coherence is measured up to its Nyquist frequency)
+    trim_db: float = 60.0  # a short sound's edges this far under its loudest frame are cut (the spectrogram's range) ...
+    trim_max_s: float = 1.5  # ... when what is left lasts at most this long (`trim_silence`)
 
     def key(self) -> str:
         """A short digest of every setting (names the cache)."""
@@ -78,6 +84,7 @@ class Fingerprint:
     duration_s: float
     samples_hash: str = ""  # exact hash of the decoded file (sonolab.data.content_hash.samples_hash)
     waveform: np.ndarray | None = None  # float16 mono at `waveform_rate_hz`, peak 1 (clips up to `waveform_max_s` only)
+    start_s: float = 0.0  # where the fingerprinted part (silent edges cut) starts in the file; `duration_s` is its length
 
     @property
     def frames(self) -> int:
@@ -136,17 +143,42 @@ def spectral_peaks(spectrogram_db: np.ndarray, duration_s: float, settings: Fing
     return frames[order].astype(np.int32), bins[order].astype(np.int32)
 
 
+def trim_silence(mono: np.ndarray, settings: FingerprintSettings) -> tuple[np.ndarray, int]:
+    """(the samples, the first kept sample): a short sound (up to `trim_max_s`) in a longer clip of silence
+    without its silent edges; any other clip as it is. Frames (`n_fft` / 2 long, one hop apart) more than `trim_db`
+    under the loudest one are silent; the samples are scaled to peak 1 first, so that librosa's amplitude floor
+    (1e-5) lies under the threshold of any clip that is not itself near silence.
+
+    Only short sounds are cut out: they are then confirmed by the short sounds' tests (waveform coherence and
+    their thresholds, chosen on distinct takes of spoken digits, 99.9 % of them under 1.3 s), which a word padded
+    to 5 s escaped (on 1,500 FSDD takes padded as ESC-50 pads, 249 pairs of distinct takes were flagged as copies,
+    none once cut). A longer sound keeps its silence: the long clips' tests were chosen on such clips (generated 5 s
+    clips, some with 1.5-3.5 s of sound and then digital silence; docs/benchmarks.md)."""
+    import librosa
+
+    peak = float(np.max(np.abs(mono))) or 1.0
+    frame = settings.n_fft // 2
+    _, (start, end) = librosa.effects.trim(mono / peak, top_db=settings.trim_db, frame_length=frame,
+                                           hop_length=settings.hop_length_samples)
+    start, end = int(start), int(end)
+    if end - start < frame or end - start > settings.trim_max_s * settings.sample_rate_hz:
+        return mono, 0
+    return mono[start:end], start
+
+
 def fingerprint_samples(item_id: str, mono: np.ndarray, settings: FingerprintSettings) -> Fingerprint:
-    """Fingerprint mono samples already at `settings.sample_rate_hz`."""
+    """Fingerprint mono samples already at `settings.sample_rate_hz` (their silent edges cut: `trim_silence`)."""
     mono = np.asarray(mono, dtype=np.float32)
-    duration_s = mono.size / settings.sample_rate_hz
     if mono.size == 0 or not np.any(mono != mono.flat[0]):
         empty = np.zeros(0, dtype=np.int32)
-        return Fingerprint(item_id, np.zeros((0, settings.n_bins), np.uint8), empty, empty, duration_s)
+        return Fingerprint(item_id, np.zeros((0, settings.n_bins), np.uint8), empty, empty, mono.size / settings.sample_rate_hz)
+    mono, start = trim_silence(mono, settings)
+    duration_s = mono.size / settings.sample_rate_hz
     spectrogram_db = log_frequency_db(mono, settings)
     frames, bins = spectral_peaks(spectrogram_db, duration_s, settings)
     quantised = np.clip(np.round(spectrogram_db / DB_STEP), 0, 255).astype(np.uint8)
-    return Fingerprint(item_id, quantised, frames, bins, duration_s, waveform=short_waveform(mono, settings))
+    return Fingerprint(item_id, quantised, frames, bins, duration_s, waveform=short_waveform(mono, settings),
+                       start_s=start / settings.sample_rate_hz)
 
 
 def short_waveform(mono: np.ndarray, settings: FingerprintSettings) -> np.ndarray | None:

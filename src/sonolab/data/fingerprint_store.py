@@ -51,7 +51,8 @@ def _load(path: Path, settings: FingerprintSettings) -> dict[tuple[str, int, int
                 w = entry["waveform"]
                 out[(entry["path"], entry["size"], entry["mtime_ns"])] = Fingerprint(
                     entry["item_id"], np.array(spectra[f0:f1]), peaks[p0:p1, 0].copy(), peaks[p0:p1, 1].copy(),
-                    float(entry["duration_s"]), entry.get("samples_hash", ""), None if w is None else np.array(waves[w[0]:w[1]]))
+                    float(entry["duration_s"]), entry.get("samples_hash", ""), None if w is None else np.array(waves[w[0]:w[1]]),
+                    float(entry.get("start_s", 0.0)))
             return out
     except (OSError, ValueError, KeyError, TypeError, IndexError):
         return {}  # a damaged cache is recomputed, never trusted
@@ -64,7 +65,8 @@ def _save(path: Path, settings: FingerprintSettings, stamped: list[tuple[tuple[s
         span = None if fp.waveform is None else [sample, sample + fp.waveform.size]
         entries.append({"item_id": fp.item_id, "path": resolved, "size": size, "mtime_ns": mtime_ns,
                         "frames": [frame, frame + fp.frames], "peaks": [peak, peak + fp.peak_frames.size],
-                        "duration_s": fp.duration_s, "samples_hash": fp.samples_hash, "waveform": span})
+                        "duration_s": fp.duration_s, "samples_hash": fp.samples_hash, "waveform": span,
+                        "start_s": fp.start_s})
         spectra.append(fp.spectrogram)
         peaks.append(np.stack([fp.peak_frames, fp.peak_bins], axis=1))
         if fp.waveform is not None:
