@@ -117,10 +117,12 @@ def test_a_candidate_keeps_where_its_tempo_1_votes_put_it():
     q_t, r_t = np.r_[q_wide, q_unit], np.r_[r_wide, r_unit]
     ratio_index = np.r_[np.full(30, unit + 2), np.full(10, unit)]
     zeros = np.zeros(40, dtype=np.int64)
-    found = ci._vote(zeros, zeros + 1, ratio_index, q_t, r_t, zeros, ratios, 2, SEARCH)
+    found = ci._vote(zeros, zeros + 1, ratio_index, q_t, r_t, zeros, ratios, 2, SEARCH, unit_starts=True)
     assert len(found) == 1 and found[0].votes == 30
     assert found[0].ratio == pytest.approx(ratios[unit + 2], rel=0.01)
     assert found[0].unit_offset_frames == pytest.approx(np.mean(r_unit - q_unit))
     # without tempo-1 votes (fewer than `min_votes`) there is no third start
-    alone = ci._vote(zeros[:31], zeros[:31] + 1, ratio_index[:31], q_t[:31], r_t[:31], zeros[:31], ratios, 2, SEARCH)
+    alone = ci._vote(zeros[:31], zeros[:31] + 1, ratio_index[:31], q_t[:31], r_t[:31], zeros[:31], ratios, 2, SEARCH, unit_starts=True)
     assert alone[0].unit_offset_frames is None
+    # the peak-pair index (short clips, whose confirmation has its own tempo-1 start) does not measure it
+    assert ci._vote(zeros, zeros + 1, ratio_index, q_t, r_t, zeros, ratios, 2, SEARCH)[0].unit_offset_frames is None

@@ -491,7 +491,8 @@ def _triplet_batch(bounds: tuple[int, int]) -> list[Candidate]:
         return []
     grid = np.repeat(first, count) + np.arange(vote.size) - np.repeat(np.cumsum(count) - count, count)
     vq, vr = query[vote], ref[vote]
-    return _vote(item[vq], ref_item[vr], grid, frame[vq], ref_frame[vr], pitch[vote], ratios, job["n_items"], search)
+    return _vote(item[vq], ref_item[vr], grid, frame[vq], ref_frame[vr], pitch[vote], ratios, job["n_items"], search,
+                 unit_starts=True)
 
 
 def _query_batch(batch, pairs, ref_key, ref_item, ref_frame, ref_bin, ratios, max_pitch, search) -> list[Candidate]:
@@ -535,11 +536,12 @@ def _query_batch(batch, pairs, ref_key, ref_item, ref_frame, ref_bin, ratios, ma
 
 
 def _vote(q_item: np.ndarray, other: np.ndarray, ratio_index: np.ndarray, q_t: np.ndarray, r_t: np.ndarray, pitch: np.ndarray,
-          ratios: np.ndarray, n_items: int, search: SearchSettings) -> list[Candidate]:
+          ratios: np.ndarray, n_items: int, search: SearchSettings, unit_starts: bool = False) -> list[Candidate]:
     """Matched peaks (query item, other item, duration ratio index, query frame, other frame, bin shift)
     vote for (query item, other item, ratio, time offset) cells; the cells with the most votes give each
     query item up to `candidates_per_item` candidates, with a line fit of their matched peak times
-    (ratio and lag) and their mean frequency shift (pitch)."""
+    (ratio and lag) and their mean frequency shift (pitch), and with `unit_starts` (long clips: `confirm`
+    uses it) the offset of their best cell at tempo 1 (`_unit_offsets`)."""
     offset = r_t - np.round(q_t * ratios[ratio_index]).astype(np.int64)
     offset_bin = np.floor_divide(offset, search.offset_bin_frames) + 100_000
     cell = ((q_item * n_items + other) * len(ratios) + ratio_index) * 200_003 + offset_bin
@@ -564,7 +566,7 @@ def _vote(q_item: np.ndarray, other: np.ndarray, ratio_index: np.ndarray, q_t: n
     x = q_t[member].astype(np.float64)
     y = r_t[member].astype(np.float64)
     p = pitch[member].astype(np.float64)
-    unit_offset = _unit_offsets(cells, inverse, votes, offset, pair_of_cell, ratios, search)
+    unit_offset = _unit_offsets(cells, inverse, votes, offset, ratio_index, pair_of_cell, ratios, search) if unit_starts else {}
     position = np.searchsorted(chosen_sorted := np.sort(chosen), cell_index)
     size = len(chosen_sorted)
     n = np.bincount(position, minlength=size)
@@ -586,8 +588,8 @@ def _vote(q_item: np.ndarray, other: np.ndarray, ratio_index: np.ndarray, q_t: n
     return out
 
 
-def _unit_offsets(cells: np.ndarray, inverse: np.ndarray, votes: np.ndarray, offset: np.ndarray, pair_of_cell: np.ndarray,
-                  ratios: np.ndarray, search: SearchSettings) -> dict[int, float]:
+def _unit_offsets(cells: np.ndarray, inverse: np.ndarray, votes: np.ndarray, offset: np.ndarray, ratio_index: np.ndarray,
+                  pair_of_cell: np.ndarray, ratios: np.ndarray, search: SearchSettings) -> dict[int, float]:
     """Pair id -> mean time offset of the pair's best-voted cell at the grid ratio nearest 1 (with `min_votes`).
 
     A second start for the confirmation: on periodic or steady sounds a copy's peaks also vote at other
@@ -596,7 +598,8 @@ def _unit_offsets(cells: np.ndarray, inverse: np.ndarray, votes: np.ndarray, off
     at_unit = np.flatnonzero(((cells // 200_003) % len(ratios) == unit) & (votes >= search.min_votes))
     if at_unit.size == 0:
         return {}
-    mean_offset = np.bincount(inverse, weights=offset.astype(np.float64), minlength=cells.size)[at_unit] / votes[at_unit]
+    matched = ratio_index == unit  # the matches of those cells
+    mean_offset = np.bincount(inverse[matched], weights=offset[matched].astype(np.float64), minlength=cells.size)[at_unit] / votes[at_unit]
     order = np.lexsort((-votes[at_unit], pair_of_cell[at_unit]))
     first = np.ones(order.size, dtype=bool)
     first[1:] = pair_of_cell[at_unit][order][1:] != pair_of_cell[at_unit][order][:-1]
