@@ -9,7 +9,7 @@ Two steps (see `sonolab.data.fingerprint` for the representation):
    scales the time step, so each clip is queried at a small grid of duration ratios. Matching hashes
    vote for (clip, other clip, ratio, time offset); the cells with the most votes give each clip a
    few candidates, with a line fit of their matched peak times (ratio and lag) and their median
-   frequency shift (pitch). Pairs of clips both longer than `triplets_above_s` are shortlisted from
+   frequency shift (pitch). Pairs with a clip longer than `triplets_above_s` are shortlisted from
    peak triplets instead (two frequency steps and the ratio of two time steps: unchanged by pitch
    shift and time stretch, and specific enough that the index scales to tens of thousands of clips).
 2. Confirmation (precise): the two log-frequency spectrograms are aligned at the candidate's ratio,
@@ -92,7 +92,7 @@ class SearchSettings:
     # the 35 and no copy (docs/benchmarks.md, "partial matches")
     partial_fraction: float = 0.9
     partial_floor_fraction: float = 0.5
-    triplets_above_s: float = 2.5  # clips longer than this are shortlisted among each other by peak triplets ...
+    triplets_above_s: float = 2.5  # clips longer than this are shortlisted (with each other and the shorter clips) by peak triplets ...
     triplet_fan_out: int = 5  # ... of an anchor and two of its next this many peaks ...
     triplet_min_span_frames: int = 4  # ... spanning at least this ...
     triplet_ratio_levels: int = 8  # ... hashed with their time-step ratio in this many levels ...
@@ -592,7 +592,7 @@ def _unit_offsets(cells: np.ndarray, inverse: np.ndarray, votes: np.ndarray, off
                   pair_of_cell: np.ndarray, ratios: np.ndarray, search: SearchSettings) -> dict[int, float]:
     """Pair id -> mean time offset of the pair's best-voted cell at the grid ratio nearest 1 (with `min_votes`).
 
-    A second start for the confirmation: on periodic or steady sounds a copy's peaks also vote at other
+    A third start for the confirmation (`confirm`): on periodic or steady sounds a copy's peaks also vote at other
     ratios, and the line fit of the winning cell can then put an untouched copy at a wrong tempo and lag."""
     unit = int(np.argmin(np.abs(np.log(ratios))))
     at_unit = np.flatnonzero(((cells // 200_003) % len(ratios) == unit) & (votes >= search.min_votes))
