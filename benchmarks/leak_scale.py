@@ -67,7 +67,8 @@ def confirm_pairs(usable: list[Fingerprint], candidates: list[ci.Candidate], sea
     its required score (`ci.is_copy`: consistency, the background score, waveform tests)
     gets required score = its score."""
     ordered = sorted(candidates, key=lambda c: (c.first, c.second))
-    ci._JOB.update(usable=usable, settings=FingerprintSettings(), search=search, all_scores=True)
+    settings = FingerprintSettings()
+    ci._JOB.update(usable=usable, settings=settings, search=search, all_scores=True)
     try:
         matches = ci._confirm_chunk(ordered)
     finally:
@@ -77,7 +78,7 @@ def confirm_pairs(usable: list[Fingerprint], candidates: list[ci.Candidate], sea
         first, second = usable[candidate.first], usable[candidate.second]
         shorter_s = min(first.duration_s, second.duration_s)
         required = ci.required_score(match.overlap_s, search, shorter_s, ci.is_transformed(match))
-        flagged = ci.is_copy(match, shorter_s, FingerprintSettings(), search)
+        flagged = ci.is_copy(match, shorter_s, settings, search)
         out[_key(candidate)] = (match.score, min(required, match.score) if flagged else required)
     return out
 

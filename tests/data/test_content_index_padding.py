@@ -71,3 +71,14 @@ def test_where_the_sound_starts_is_kept_in_the_fingerprint_cache(tmp_path: Path)
     assert counts["computed"] == 1 and counts_again["reused"] == 1
     assert abs(first["padded"].start_s - 2.0) <= 0.02 and again["padded"].start_s == first["padded"].start_s
     assert again["padded"].duration_s == first["padded"].duration_s
+
+
+def test_a_short_sound_against_a_long_file_takes_the_short_sounds_thresholds() -> None:
+    from sonolab.data.content_index import Match, is_copy
+
+    search = SearchSettings()
+    between = (search.threshold + search.short_clip_threshold) / 2  # enough for two long clips, not for a short sound
+    match = Match("short", "long", between, 0.0, 0.0, 1.0, 1.0, 20)  # no waveform measure: one clip is long
+    assert not is_copy(match, shorter_s=1.0, settings=SETTINGS, search=search)
+    assert is_copy(match, shorter_s=3.0, settings=SETTINGS, search=search)
+    assert is_copy(Match("short", "long", search.short_clip_threshold + 0.01, 0.0, 0.0, 1.0, 1.0, 20), 1.0, SETTINGS, search)

@@ -53,3 +53,23 @@ def test_esc_root_plants_into_real_clips_and_splits_false_positives_by_recording
     out = capsys.readouterr().out
     assert "false positives: 2 of" in out
     assert "of which 1 between clips of one recording (src_file) and 1 between recordings" in out
+
+
+def test_fsdd_padded_places_each_recording_in_digital_silence_at_44_1_khz(tmp_path: Path) -> None:
+    import numpy as np
+
+    leak_audit = load_benchmark("leak_audit")
+    rng = np.random.default_rng(0)
+    sources = {}
+    for number in range(6):
+        path = tmp_path / f"{number}_spk_0.wav"
+        sf.write(str(path), (0.3 * rng.standard_normal(4000)).astype("float32"), 8000)  # 0.5 s of noise at 8 kHz
+        sources[path.stem] = path
+    padded = leak_audit.pad_like_esc50(sources, tmp_path / "padded", seed=1)
+    assert sorted(padded) == sorted(sources)
+    for path in padded.values():
+        clip, rate = sf.read(str(path))
+        assert rate == 44100 and clip.size == 5 * 44100
+        sound = np.flatnonzero(np.abs(clip) > 1e-3)
+        assert 0.45 <= (sound[-1] - sound[0]) / rate <= 0.55  # the recording, once, at 44.1 kHz
+        assert not np.any(clip[: sound[0]]) and not np.any(clip[sound[-1] + 1:])  # digital silence around it

@@ -1333,22 +1333,16 @@ def _confirm_chunk(candidates: list[Candidate]) -> list[Match]:
             if match.score >= search.threshold - search.give_up_margin:
                 coherence, _ = waveform_coherence(first.waveform, second.waveform, match.lag_s, settings.waveform_rate_hz, search)
                 match = replace(match, coherence=coherence)
-            copy = is_short_copy(match, shorter_s, search)
-            if (all_scores or not copy) and match.coherence >= 0 and abs(match.pitch_semitones) >= 0.2 and match.score >= search.pitch_undo_min_score:
+            if ((all_scores or not is_short_copy(match, shorter_s, search)) and match.coherence >= 0
+                    and abs(match.pitch_semitones) >= 0.2 and match.score >= search.pitch_undo_min_score):
                 found_db, semitones = pitch_undone_direct_ratio(first.waveform, second.waveform, match.lag_s, match.pitch_semitones,
                                                                 settings.waveform_rate_hz, search)
                 match = replace(match, direct_db=found_db)
                 if found_db >= search.pitch_undo_ratio_db:  # the pitch it was found at is finer than the spectrogram's
                     match = replace(match, pitch_semitones=semitones)
-                copy = is_short_copy(match, shorter_s, search)
-        elif shorter_s <= settings.waveform_max_s:  # a short sound and a long file: the short sounds' thresholds
-            copy = is_short_copy(match, shorter_s, search)
-        else:
-            copy = match.score >= required_score(match.overlap_s, search, shorter_s, is_transformed(match))
-            if not copy and shorter_s > search.pool_above_s:
-                match = _measure_near_miss(match, decibels[candidate.first], prepared[candidate.second], shorter_s,
-                                           settings, search)
-                copy = is_long_copy(match, shorter_s, search)
+        elif shorter_s > max(settings.waveform_max_s, search.pool_above_s) and not is_long_copy(match, shorter_s, search):
+            match = _measure_near_miss(match, decibels[candidate.first], prepared[candidate.second], shorter_s, settings, search)
+        copy = is_copy(match, shorter_s, settings, search)  # a short sound and a long file: the short sounds' thresholds
         if all_scores or copy:
             matches.append(_in_file_time(match, first, second))
     return matches
