@@ -6,6 +6,11 @@ on subsets).
     PYTHONPATH=src python benchmarks/leak_audit.py [--fsdd-root ../shared/data/fsdd] [--esc-clips 2000]
     PYTHONPATH=src python benchmarks/leak_audit.py --skip-fsdd --esc-root ESC-50-master   # real ESC-50 clips
 
+`--issue-table N` also plants N copies of each kind of the issue's table at the one setting it names (re-cut by
+25 ms, polarity, white noise at 10 dB SNR, 0.6 s reverberation, 44.1 -> 22.05 kHz, +2 semitones, 0.9x speed, MP3;
+the generator's draws spread over the ranges instead, where most copies are milder) into the ESC-50-sized set,
+each copy in another of 5 folds than its source, and audits across folds as `sonolab audit` does.
+
 `--fsdd-padded` also places each FSDD recording in 5 s of digital silence at 44.1 kHz, as ESC-50 pads its
 shorter recordings (real short sounds in long files). With `--esc-root`, false positives between clips of one ESC-50 recording (`src_file`: excerpts of one
 take, which the official folds keep together) are counted apart from those between recordings.
@@ -32,7 +37,7 @@ import soundfile as sf
 from sonolab.audio.io import load_audio
 from sonolab.data.esc50 import load_esc50
 from sonolab.data.content_index import SearchSettings, find_copies
-from sonolab.data.copy_kinds import KINDS, make_copy
+from sonolab.data.copy_kinds import ISSUE_TABLE, KINDS, make_copy, make_table_copy
 from sonolab.data.fingerprint import FingerprintSettings
 from sonolab.data.fingerprint_store import load_fingerprints
 
@@ -162,6 +167,35 @@ def plant(sources: dict[str, Path], folder: Path, per_kind: int, per_pair: int, 
     return truth
 
 
+def plant_table(sources: dict[str, Path], folder: Path, per_kind: int, seed: int) -> dict[str, tuple[str, tuple[str, ...], object]]:
+    """`per_kind` copies of each kind of the issue's table (`ISSUE_TABLE`: each at the one setting the issue names),
+    each of another source; returns copy id -> (source id, (kind,), Copy)."""
+    rng = np.random.default_rng(seed)
+    kinds = [kind for kind in ISSUE_TABLE for _ in range(per_kind)]
+    chosen = rng.choice(sorted(sources), size=len(kinds), replace=len(kinds) > len(sources))
+    truth = {}
+    folder.mkdir(parents=True, exist_ok=True)
+    for number, (kind, source) in enumerate(zip(kinds, chosen)):
+        audio, sr = load_audio(sources[source], mono=True)
+        copy = make_table_copy(audio[0], sr, kind, rng)
+        copy_id = f"table{number:05d}_{kind}"
+        sf.write(str(folder / f"{copy_id}.wav"), copy.samples, copy.sample_rate_hz, subtype=copy.subtype)
+        truth[copy_id] = (str(source), (kind,), copy)
+    return truth
+
+
+def folds_of(sources: dict[str, Path], truth: dict, group_of: dict[str, str] | None, seed: int, folds: int = 5) -> dict[str, int]:
+    """The audit's situation: each recording group (a clip, or its ESC-50 `src_file`) in one of `folds` folds, and
+    every planted copy in another fold than its source."""
+    rng = np.random.default_rng(seed)
+    groups = sorted({(group_of or {}).get(i, i) for i in sources})
+    fold_of_group = dict(zip(groups, rng.permutation(len(groups)) % folds))
+    fold = {i: int(fold_of_group[(group_of or {}).get(i, i)]) for i in sources}
+    for copy_id, (source, _, _) in sorted(truth.items()):
+        fold[copy_id] = int((fold[source] + rng.integers(1, folds)) % folds)
+    return fold
+
+
 def waveform_identity(first: Path, second: Path) -> float:
     """Normalised waveform cross-correlation at the best lag (1.0: the same samples)."""
     from scipy.signal import fftconvolve
@@ -172,14 +206,17 @@ def waveform_identity(first: Path, second: Path) -> float:
     return float(np.max(np.abs(fftconvolve(x, y[::-1]))) / np.sqrt((x @ x) * (y @ y)))
 
 
-def evaluate(name: str, paths: dict[str, Path], truth: dict, workers: int, cache: Path | None) -> dict:
+def evaluate(name: str, paths: dict[str, Path], truth: dict, workers: int, cache: Path | None,
+             folds: dict[str, int] | None = None) -> dict:
+    """Recall per kind, false positives and wall time of `find_copies` over every pair of `paths` (`folds`: over the
+    pairs of clips in different folds only, as the audit compares them)."""
     settings, search = FingerprintSettings(), SearchSettings()
     start = time.perf_counter()
     prints, problems, _ = load_fingerprints(paths, settings, cache, workers, progress=False)
     fingerprint_s = time.perf_counter() - start
     ordered = [prints[i] for i in sorted(prints)]
     start = time.perf_counter()
-    matches = find_copies(ordered, settings, search, workers=workers)
+    matches = find_copies(ordered, settings, search, workers=workers, blocks=folds)
     search_s = time.perf_counter() - start
     source_of = {copy_id: entry[0] for copy_id, entry in truth.items()}
 
@@ -199,8 +236,12 @@ def evaluate(name: str, paths: dict[str, Path], truth: dict, workers: int, cache
             tempo = match.tempo_ratio if sign == 1 else 1 / match.tempo_ratio
             errors["+".join(kinds)].append((pitch - copy.pitch_semitones, tempo / copy.tempo_ratio - 1))
     n = len(prints)
-    return {"name": name, "clips": n, "pairs": n * (n - 1) // 2, "fingerprint_s": fingerprint_s, "search_s": search_s,
-            "truth": truth, "recall": recall, "errors": errors, "false_positives": false_positives, "problems": problems}
+    pairs = n * (n - 1) // 2
+    if folds is not None:
+        sizes = np.bincount([folds[i] for i in prints])
+        pairs -= int((sizes * (sizes - 1) // 2).sum())
+    return {"name": name, "clips": n, "pairs": pairs, "fingerprint_s": fingerprint_s, "search_s": search_s,
+            "truth": truth, "folds": folds is not None, "recall": recall, "errors": errors, "false_positives": false_positives, "problems": problems}
 
 
 def report(result: dict, paths: dict[str, Path], identity_check: bool, recording_of: dict[str, str] | None = None) -> None:
@@ -219,7 +260,7 @@ def report(result: dict, paths: dict[str, Path], identity_check: bool, recording
         for kind, hits in sorted(pairs.items(), key=lambda kv: np.mean(kv[1]))[:8]:
             print(f"    {kind:30s} {np.mean(hits):.2f} ({sum(hits)}/{len(hits)})")
     fps = result["false_positives"]
-    print(f"  false positives: {len(fps)} of {result['pairs']:,} distinct pairs")
+    print(f"  false positives: {len(fps)} of {result['pairs']:,} distinct pairs{' in different folds' if result.get('folds') else ''}")
     if recording_of is not None:  # a copy belongs to its source's recording
         source_of = {copy_id: entry[0] for copy_id, entry in result["truth"].items()}
         same = sum(1 for m in fps if len({recording_of.get(source_of.get(i, i)) for i in (m.first, m.second)}) == 1)
@@ -245,6 +286,10 @@ def main() -> None:
     parser.add_argument("--fsdd-padded", action="store_true",
                         help="also plant into the FSDD recordings padded with digital silence to 5 s at 44.1 kHz (as ESC-50 pads)")
     parser.add_argument("--skip-generated", action="store_true")
+    parser.add_argument("--issue-table", type=int, default=0, metavar="N",
+                        help="also plant N copies of each kind of the issue's table at the setting it names (10 dB SNR, "
+                             "0.6 s reverberation, +2 semitones, 0.9x speed, ...) into the ESC-50-sized set, in 5 folds "
+                             "(each copy in another fold than its source), audited across folds as `sonolab audit` does")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="leak_audit_"))
     try:
@@ -276,6 +321,13 @@ def main() -> None:
             paths = {**sources, **{copy_id: work / "esc_copies" / f"{copy_id}.wav" for copy_id in truth}}
             result = evaluate(f"{name} + planted copies", paths, truth, args.workers, None)
             report(result, paths, identity_check=args.esc_root is not None, recording_of=recording_of)
+            if args.issue_table:
+                table = plant_table(sources, work / "table_copies", args.issue_table, seed=4 + args.seed)
+                table_paths = {**sources, **{copy_id: work / "table_copies" / f"{copy_id}.wav" for copy_id in table}}
+                folds = folds_of(sources, table, recording_of, seed=6 + args.seed)
+                report(evaluate(f"{name} + the issue's table ({args.issue_table} copies of each kind), across 5 folds",
+                                table_paths, table, args.workers, None, folds), table_paths,
+                       identity_check=args.esc_root is not None, recording_of=recording_of)
             sizes, seconds = [], []
             for size in [int(s) for s in args.scaling.split(",") if s]:
                 subset = dict(sorted(sources.items())[:size])

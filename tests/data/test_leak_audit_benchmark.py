@@ -73,3 +73,27 @@ def test_fsdd_padded_places_each_recording_in_digital_silence_at_44_1_khz(tmp_pa
         sound = np.flatnonzero(np.abs(clip) > 1e-3)
         assert 0.45 <= (sound[-1] - sound[0]) / rate <= 0.55  # the recording, once, at 44.1 kHz
         assert not np.any(clip[: sound[0]]) and not np.any(clip[sound[-1] + 1:])  # digital silence around it
+
+
+def test_issue_table_plants_each_kind_at_its_setting_into_another_fold(tmp_path: Path) -> None:
+    import numpy as np
+
+    from sonolab.data.copy_kinds import ISSUE_TABLE
+
+    leak_audit = load_benchmark("leak_audit")
+    _esc50_tree(tmp_path / "esc", leak_audit)
+    sources, recording_of = leak_audit.esc50_sources(tmp_path / "esc", clips=4)
+    truth = leak_audit.plant_table(sources, tmp_path / "table", per_kind=1, seed=2)
+    assert sorted(kinds for _, kinds, _ in truth.values()) == sorted((kind,) for kind in ISSUE_TABLE)
+    settings = {kinds[0]: copy for _, kinds, copy in truth.values()}
+    assert settings["noise_10db"].notes["snr_db"] == 10.0 and settings["reverb_0.6s"].notes["rt60_s"] == 0.6
+    assert settings["pitch_+2"].pitch_semitones == 2.0 and settings["stretch_0.9x"].tempo_ratio == np.float64(1 / 0.9)
+    assert abs(settings["recut_25ms"].lag_s - 0.025) < 1 / 44100
+    folds = leak_audit.folds_of(sources, truth, recording_of, seed=1)
+    assert len({folds[i] for i in sources if recording_of[i] == "100"}) == 1  # one recording stays in one fold
+    assert all(folds[copy_id] != folds[source] for copy_id, (source, _, _) in truth.items())
+    paths = {**sources, **{copy_id: tmp_path / "table" / f"{copy_id}.wav" for copy_id in truth}}
+    result = leak_audit.evaluate("tiny table", paths, truth, workers=1, cache=None, folds=folds)
+    sizes = np.bincount(list(folds.values()))
+    assert result["pairs"] == len(folds) * (len(folds) - 1) // 2 - int((sizes * (sizes - 1) // 2).sum())
+    assert result["recall"]["polarity"] == [True] and result["recall"]["mp3"] == [True]

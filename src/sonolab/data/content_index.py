@@ -11,7 +11,9 @@ Two steps (see `sonolab.data.fingerprint` for the representation):
    few candidates, with a line fit of their matched peak times (ratio and lag) and their median
    frequency shift (pitch). Pairs with a clip longer than `triplets_above_s` are shortlisted from
    peak triplets instead (two frequency steps and the ratio of two time steps: unchanged by pitch
-   shift and time stretch, and specific enough that the index scales to tens of thousands of clips).
+   shift and time stretch, and specific enough that the index scales to tens of thousands of clips);
+   each long clip keeps its best-voted few (`_top_pairs`). Clips that never need comparing (the audit:
+   always in one partition) are given one block and never vote for each other.
 2. Confirmation (precise): the two log-frequency spectrograms are aligned at the candidate's ratio,
    lag and pitch and refined coarse to fine; the score is the correlation of their dB levels over the
    cells loud in both, each frequency bin centred on its own mean (a fixed filter, EQ or codec band
@@ -44,7 +46,7 @@ landmark fingerprinters assume both unchanged) or confirms a match on fine struc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 
@@ -250,32 +252,34 @@ def pitch_bins_limit(settings: FingerprintSettings, search: SearchSettings) -> i
     return int(np.ceil(search.max_pitch_semitones * settings.bins_per_octave / 12.0))
 
 
-def shortlist(prints: Sequence[Fingerprint], settings: FingerprintSettings, search: SearchSettings, workers: int = 1
-              ) -> list[Candidate]:
+def shortlist(prints: Sequence[Fingerprint], settings: FingerprintSettings, search: SearchSettings, workers: int = 1,
+              blocks: np.ndarray | None = None) -> list[Candidate]:
     """Candidate copy pairs (each unordered pair once, the direction with most votes): `voted_pairs`, of which the
     pairs of two long clips are pruned to each clip's best (`_top_pairs`)."""
-    best, long = voted_pairs(prints, settings, search, workers)
+    best, long = voted_pairs(prints, settings, search, workers, blocks)
     chosen = _top_pairs([c for c in best.values() if long[c.first] and long[c.second]], search)
     chosen += [c for c in best.values() if not (long[c.first] and long[c.second])]
     return sorted(chosen, key=lambda c: (c.first, c.second))
 
 
-def voted_pairs(prints: Sequence[Fingerprint], settings: FingerprintSettings, search: SearchSettings, workers: int = 1
-                ) -> tuple[dict[tuple[int, int], Candidate], np.ndarray]:
+def voted_pairs(prints: Sequence[Fingerprint], settings: FingerprintSettings, search: SearchSettings, workers: int = 1,
+                blocks: np.ndarray | None = None) -> tuple[dict[tuple[int, int], Candidate], np.ndarray]:
     """(pair -> its best-voted candidate, which clips are long): pairs with a clip longer than `triplets_above_s`
     come from the peak-triplet index over every clip (`_triplet_shortlist`, in `workers` processes), pairs of two
-    short clips from the peak-pair index over the short clips (`_pair_shortlist`).
+    short clips from the peak-pair index over the short clips (`_pair_shortlist`). `blocks` (one integer per print,
+    default: each its own): two clips of one block never vote for each other (`find_copies`).
 
     A short sound in a long clip is looked up in the triplet index: the peak-pair keys of 2,000 clips are so
     widely shared that a few hundred short clips queried against them made ~400 M matches (a minute and more)."""
     long = np.array([fp.duration_s > search.triplets_above_s for fp in prints], dtype=bool)
+    blocks = np.arange(len(prints)) if blocks is None else np.asarray(blocks, dtype=np.int64)
     if not long.any():
-        found = _pair_shortlist(prints, settings, search, None)
+        found = _pair_shortlist(prints, settings, search, None, blocks)
     else:
         members = np.arange(len(prints)) if not long.all() else np.flatnonzero(long)
-        found = [c for c in _triplet_shortlist(prints, members, settings, search, workers) if long[c.first] or long[c.second]]
+        found = [c for c in _triplet_shortlist(prints, members, settings, search, workers, blocks) if long[c.first] or long[c.second]]
         if not long.all():
-            found += _pair_shortlist(prints, settings, search, ~long)
+            found += _pair_shortlist(prints, settings, search, ~long, blocks)
     best: dict[tuple[int, int], Candidate] = {}
     for candidate in found:
         pair = (min(candidate.first, candidate.second), max(candidate.first, candidate.second))
@@ -305,8 +309,10 @@ def _top_pairs(candidates: list[Candidate], search: SearchSettings) -> list[Cand
 
 
 def _pair_shortlist(prints: Sequence[Fingerprint], settings: FingerprintSettings, search: SearchSettings,
-                    members: np.ndarray | None) -> list[Candidate]:
-    """The peak-pair index over the clips where `members` is true (default: all), queried by the same clips."""
+                    members: np.ndarray | None, blocks: np.ndarray | None = None) -> list[Candidate]:
+    """The peak-pair index over the clips where `members` is true (default: all), queried by the same clips (not by
+    the clips of their own block: `voted_pairs`)."""
+    blocks = np.arange(len(prints)) if blocks is None else blocks
     empty = np.zeros(0, dtype=np.int64)
     pairs = [peak_pairs(fp, search) if members is None or members[i] else (empty, empty, empty, empty) for i, fp in enumerate(prints)]
     item_of = np.concatenate([np.full(p[0].size, i, dtype=np.int64) for i, p in enumerate(pairs)]) if pairs else np.zeros(0, np.int64)
@@ -329,7 +335,7 @@ def _pair_shortlist(prints: Sequence[Fingerprint], settings: FingerprintSettings
         batch.append(index)
         budget += pairs[index][0].size * len(ratios) * 3 * mean_bucket
         if budget >= search.batch_matches or number == len(asking) - 1:
-            for candidate in _query_batch(batch, pairs, ref_key, ref_item, ref_frame, ref_bin, ratios, max_pitch, search):
+            for candidate in _query_batch(batch, pairs, ref_key, ref_item, ref_frame, ref_bin, ratios, max_pitch, search, blocks):
                 pair = (min(candidate.first, candidate.second), max(candidate.first, candidate.second))
                 if pair not in best or candidate.votes > best[pair].votes:
                     best[pair] = candidate
@@ -387,7 +393,7 @@ def _span_level(span: np.ndarray, search: SearchSettings) -> np.ndarray:
 
 
 def _triplet_shortlist(prints: Sequence[Fingerprint], members: np.ndarray, settings: FingerprintSettings,
-                       search: SearchSettings, workers: int = 1) -> list[Candidate]:
+                       search: SearchSettings, workers: int = 1, blocks: np.ndarray | None = None) -> list[Candidate]:
     """Candidates among `members` (long clips) from hashed peak triplets.
 
     Hand-written (after Six and Leman's Panako): the frequency steps of a triplet are unchanged by a
@@ -430,7 +436,8 @@ def _triplet_shortlist(prints: Sequence[Fingerprint], members: np.ndarray, setti
     if bounds[-1] != item.size:
         bounds.append(int(item.size))
     _TRIPLET_JOB.update(
-        search=search, n_items=len(prints), ratios=ratios, log_ratios=log_ratios, half_step=half_step, max_pitch=max_pitch,
+        search=search, n_items=len(prints), blocks=np.arange(len(prints)) if blocks is None else blocks, ratios=ratios,
+        log_ratios=log_ratios, half_step=half_step, max_pitch=max_pitch,
         queries=(item, frame, bin_, span, step_1, step_2, low, high, span_low, span_high),
         references=(ref_key, ref_item, ref_frame, ref_bin, ref_span))
     try:  # the batches are independent: forked workers share the arrays above; results come back in batch order
@@ -475,7 +482,8 @@ def _triplet_batch(bounds: tuple[int, int]) -> list[Candidate]:
     ref = np.repeat(lo[has], hits[has]) + np.arange(query.size) - np.repeat(np.cumsum(hits[has]) - hits[has], hits[has])
     pitch = ref_bin[ref] - bin_[query]
     stretch = np.log(ref_span[ref] / span[query])
-    keep = (ref_item[ref] != item[query]) & (np.abs(pitch) <= max_pitch) & \
+    blocks = job["blocks"]
+    keep = (blocks[ref_item[ref]] != blocks[item[query]]) & (np.abs(pitch) <= max_pitch) & \
         (stretch >= log_ratios[0] - half_step - 0.1) & (stretch <= log_ratios[-1] + half_step + 0.1)
     query, ref, pitch, stretch = query[keep], ref[keep], pitch[keep], stretch[keep]
     if query.size == 0:
@@ -495,7 +503,7 @@ def _triplet_batch(bounds: tuple[int, int]) -> list[Candidate]:
                  unit_starts=True)
 
 
-def _query_batch(batch, pairs, ref_key, ref_item, ref_frame, ref_bin, ratios, max_pitch, search) -> list[Candidate]:
+def _query_batch(batch, pairs, ref_key, ref_item, ref_frame, ref_bin, ratios, max_pitch, search, blocks) -> list[Candidate]:
     q_item, q_frame, q_bin, q_key, q_ratio = [], [], [], [], []
     for index in batch:
         frames, bins, steps, bin_steps = pairs[index]
@@ -527,7 +535,7 @@ def _query_batch(batch, pairs, ref_key, ref_item, ref_frame, ref_bin, ratios, ma
     ref = starts + within
     other = ref_item[ref]
     pitch = ref_bin[ref] - q_bin_a[query]
-    keep = (other != q_item_a[query]) & (np.abs(pitch) <= max_pitch)
+    keep = (blocks[other] != blocks[q_item_a[query]]) & (np.abs(pitch) <= max_pitch)
     query, ref, other, pitch = query[keep], ref[keep], other[keep], pitch[keep]
     if query.size == 0:
         return []
@@ -902,6 +910,72 @@ def _align(score_many, start: tuple[float, float, int], steps, give_up: dict[int
     return best
 
 
+def _overlap_frames(first: Fingerprint, second: Fingerprint, candidate: Candidate, settings: FingerprintSettings,
+                    search: SearchSettings) -> int:
+    """The fewest frames of overlap `confirm` scores (`min_overlap_s`, or most of the shorter clip)."""
+    shorter = min(first.frames * candidate.ratio, second.frames)
+    return int(min(search.min_overlap_s / settings.frame_s, search.min_overlap_fraction * shorter))
+
+
+def _scorer(a_by_bin: np.ndarray, b: Prepared, factor: int, middle: float, min_frames: int, max_pitch: int, search: SearchSettings):
+    """(score_many, the stretched rows it made) for `_align`: scores of the first clip (`a_by_bin`, frames averaged
+    `factor` at a time, stored (bins, frames)) against `b` at points (ratio, centre, pitch), in batches (`correlations`)."""
+    rows: dict[tuple[float, float], np.ndarray] = {}
+    mid = middle / factor
+    frames = max(2, min_frames // factor)
+
+    def score_many(points: list[tuple[float, float, int]]) -> list[tuple[float, int]]:
+        found: list[tuple[float, int]] = [(-1.0, 0)] * len(points)
+        groups: dict[tuple[float, float, int], list[tuple[int, int]]] = {}
+        for index, (ratio, centre, pitch) in enumerate(points):
+            if abs(pitch) > max_pitch + 1:
+                continue
+            exact = centre - ratio * mid
+            lag = int(np.floor(exact))
+            groups.setdefault((ratio, round(exact - lag, 2), pitch), []).append((index, lag))
+        for (ratio, shift, pitch), members in groups.items():
+            if (ratio, shift) not in rows:
+                rows[(ratio, shift)] = _stretched_rows(a_by_bin, ratio, shift, search)
+            scores, overlaps = correlations(rows[(ratio, shift)], b, np.array([lag for _, lag in members]), pitch,
+                                            frames, search.min_coverage)
+            for (index, _), score, overlap in zip(members, scores, overlaps):
+                found[index] = (float(score), int(overlap))
+        return found
+
+    return score_many, rows
+
+
+def _coarse_start(first: Fingerprint, candidate: Candidate, settings: FingerprintSettings, search: SearchSettings,
+                  a_pooled: np.ndarray, b_pooled: Prepared, min_frames: int):
+    """(best (score, ratio, centre, pitch, overlap), score_many, its rows): the first step of `confirm`'s search of long
+    clips, on frames averaged `pool` at a time (`a_pooled`: the first clip's, frames x bins; `b_pooled`: the second's,
+    prepared): the lags within `lag_search_s` of each start, at the candidate's pitch and at pitch 0.
+
+    Two starts, at the shortlist's ratio and at tempo 1 (the line fit over a few matched peaks can be off when a copy
+    kept only a few of them), both with the middle of the first clip where the fit puts it, and a third at tempo 1
+    where the tempo-1 votes put it (`_unit_offsets`), when that is out of the lag step's reach."""
+    pool = search.pool
+    middle = first.frames / 2
+    limits = (search.min_duration_ratio * 0.98, search.max_duration_ratio * 1.02)
+    lag_window = max(4, int(round(search.lag_search_s / (settings.frame_s * pool))))
+    score_at, rows = _scorer(np.ascontiguousarray(a_pooled.T), b_pooled, pool, middle, min_frames,
+                             pitch_bins_limit(settings, search), search)
+    centre = (candidate.offset_frames + candidate.ratio * middle) / pool
+    starts = sorted({(1.0, centre), (float(candidate.ratio), centre)})
+    if candidate.unit_offset_frames is not None:  # tempo 1 where the tempo-1 votes put it
+        unit_centre = (candidate.unit_offset_frames + middle) / pool
+        if abs(unit_centre - centre) > lag_window:
+            starts.append((1.0, unit_centre))
+    best = (-2.0, 1.0, centre, 0, 0)
+    for start_ratio, start_centre in starts:
+        for start_pitch in sorted({int(round(candidate.pitch_bins)), 0}):
+            found = _align(score_at, (start_ratio, start_centre, start_pitch), [("lag", range(-lag_window, lag_window + 1))],
+                           {}, limits)
+            if found[0] > best[0]:
+                best = found
+    return best, score_at, rows
+
+
 def confirm(first: Fingerprint, second: Fingerprint, candidate: Candidate, settings: FingerprintSettings,
             search: SearchSettings, decibels: tuple[np.ndarray, np.ndarray] | None = None,
             prepared_second: Prepared | None = None, coarse_second: Prepared | None = None) -> Match:
@@ -914,72 +988,27 @@ def confirm(first: Fingerprint, second: Fingerprint, candidate: Candidate, setti
     search costs a `pool`-th), then refined and scored at full resolution (`coarse_second`: the second
     clip's pooled spectrogram, prepared, when the caller keeps it)."""
     a_db, b_db = decibels if decibels is not None else (fingerprint_decibels(first), fingerprint_decibels(second))
-    shorter = min(first.frames * candidate.ratio, second.frames)
-    min_frames = int(min(search.min_overlap_s / settings.frame_s, search.min_overlap_fraction * shorter))
-    max_pitch = pitch_bins_limit(settings, search)
+    min_frames, max_pitch = _overlap_frames(first, second, candidate, settings, search), pitch_bins_limit(settings, search)
     middle = first.frames / 2
     limits = (search.min_duration_ratio * 0.98, search.max_duration_ratio * 1.02)
     pool = search.pool if min(first.frames, second.frames) * settings.frame_s > search.pool_above_s else 1
     if pool == 1:
         return _confirm_short(first, second, candidate, settings, search, a_db, prepared_second or prepare(b_db, search),
                               min_frames, max_pitch)
-
-    def scorer(a_by_bin: np.ndarray, b: Prepared, factor: int):
-        rows: dict[tuple[float, float], np.ndarray] = {}
-        mid = middle / factor
-        frames = max(2, min_frames // factor)
-
-        def score_many(points: list[tuple[float, float, int]]) -> list[tuple[float, int]]:
-            found: list[tuple[float, int]] = [(-1.0, 0)] * len(points)
-            groups: dict[tuple[float, float, int], list[tuple[int, int]]] = {}
-            for index, (ratio, centre, pitch) in enumerate(points):
-                if abs(pitch) > max_pitch + 1:
-                    continue
-                exact = centre - ratio * mid
-                lag = int(np.floor(exact))
-                groups.setdefault((ratio, round(exact - lag, 2), pitch), []).append((index, lag))
-            for (ratio, shift, pitch), members in groups.items():
-                if (ratio, shift) not in rows:
-                    rows[(ratio, shift)] = _stretched_rows(a_by_bin, ratio, shift, search)
-                scores, overlaps = correlations(rows[(ratio, shift)], b, np.array([lag for _, lag in members]), pitch,
-                                                frames, search.min_coverage)
-                for (index, _), score, overlap in zip(members, scores, overlaps):
-                    found[index] = (float(score), int(overlap))
-            return found
-
-        return score_many, rows
-
     lag_window = max(4, int(round(search.lag_search_s / (settings.frame_s * pool))))
     wide = np.log(np.exp(np.linspace(np.log(search.min_duration_ratio), np.log(search.max_duration_ratio), 10)))
-    steps = [("lag", range(-lag_window, lag_window + 1)), ("pitch", range(-3, 4)), ("absolute_ratio", wide),
-             ("ratio", np.linspace(-0.06, 0.06, 13)),
+    steps = [("pitch", range(-3, 4)), ("absolute_ratio", wide), ("ratio", np.linspace(-0.06, 0.06, 13)),
              ("lag", range(-lag_window, lag_window + 1)), ("ratio", np.linspace(-0.015, 0.015, 7)),
              ("lag", range(-2, 3)), ("pitch", range(-1, 2)), ("ratio", np.linspace(-0.005, 0.005, 5)), ("lag", range(-1, 2))]
-    # two starts, at the shortlist's ratio and at tempo 1 (the line fit over a few matched peaks can be
-    # off when a copy kept only a few of them), both with the middle of the first clip where the fit puts it,
-    # and a third at tempo 1 where the tempo-1 votes put it (`_unit_offsets`), when that is out of the lag step's reach
-    centre = (candidate.offset_frames + candidate.ratio * middle) / pool
     b_coarse = coarse_second or prepare(_pool_time(b_db, pool), search)
-    score_at, cache = scorer(np.ascontiguousarray(_pool_time(a_db, pool).T), b_coarse, pool)
-    starts = sorted({(1.0, centre), (float(candidate.ratio), centre)})
-    if candidate.unit_offset_frames is not None:  # tempo 1 where the tempo-1 votes put it
-        unit_centre = (candidate.unit_offset_frames + middle) / pool
-        if abs(unit_centre - centre) > lag_window:
-            starts.append((1.0, unit_centre))
-    best = (-2.0, 1.0, centre, 0, 0)
-    for start_ratio, start_centre in starts:
-        for start_pitch in sorted({int(round(candidate.pitch_bins)), 0}):
-            found = _align(score_at, (start_ratio, start_centre, start_pitch), steps[:1], {}, limits)
-            if found[0] > best[0]:
-                best = found
-    # steps[1:]: pitch, absolute ratio, ratio, lag, ...: given up before the ratio step under `early_give_up_score`,
-    # before the lag step under the threshold less `give_up_margin`
-    started = best
-    best = _align(score_at, best[1:4], steps[1:], {2: search.early_give_up_score, 3: search.threshold - search.give_up_margin}, limits)
+    started, score_at, cache = _coarse_start(first, candidate, settings, search, _pool_time(a_db, pool), b_coarse, min_frames)
+    # the steps after the first: pitch, absolute ratio, ratio, lag, ...: given up before the ratio step under
+    # `early_give_up_score`, before the lag step under the threshold less `give_up_margin`
+    best = _align(score_at, started[1:4], steps, {2: search.early_give_up_score, 3: search.threshold - search.give_up_margin}, limits)
     b = b_coarse
     if best[0] >= search.threshold - search.give_up_margin:
         b = prepared_second or prepare(b_db, search)
-        score_at, cache = scorer(np.ascontiguousarray(a_db.T), b, 1)
+        score_at, cache = _scorer(np.ascontiguousarray(a_db.T), b, 1, middle, min_frames, max_pitch, search)
         fine = [("lag", range(-pool, pool + 1)), ("pitch", range(-1, 2)), ("absolute_ratio", [0.0]),
                 ("ratio", np.linspace(-0.004, 0.004, 5)), ("lag", range(-1, 2)), ("ratio", np.linspace(-0.0015, 0.0015, 3))]
         refined = _align(score_at, (best[1], best[2] * pool, best[3]), fine, {}, limits)
@@ -1268,9 +1297,13 @@ def is_transformed(match: Match) -> bool:
 
 
 def find_copies(prints: Sequence[Fingerprint], settings: FingerprintSettings, search: SearchSettings | None = None,
-                keep_pair=None, all_scores: bool = False, progress: bool = False, workers: int | None = 1) -> list[Match]:
+                keep_pair=None, all_scores: bool = False, progress: bool = False, workers: int | None = 1,
+                blocks: dict[str, Hashable] | None = None) -> list[Match]:
     """Every pair of `prints` that is a copy (score >= `required_score`), at its best alignment.
 
+    `blocks` (optional, item id -> any label) names clips that never need comparing: two clips of one block (e.g. always
+    in the same partition of every split) are left out of the shortlist itself, so they take none of the few
+    candidates each clip keeps (`candidates_per_item`, `_top_pairs`): those go to the pairs that matter.
     `keep_pair(first_id, second_id)` (optional) skips shortlisted pairs that need no check (e.g. the
     same partition); `all_scores=True` returns every confirmed candidate whatever its score.
     `workers` > 1 confirms the candidates in that many forked processes (Linux; elsewhere in this one;
@@ -1285,7 +1318,8 @@ def find_copies(prints: Sequence[Fingerprint], settings: FingerprintSettings, se
     usable = [fp for fp in prints if not fp.silent]
     if not sys.platform.startswith("linux"):  # the workers inherit `_TRIPLET_JOB` / `_JOB` by forking
         workers = 1
-    candidates = [c for c in shortlist(usable, settings, search, workers)
+    block_of = None if blocks is None else _block_codes([fp.item_id for fp in usable], blocks)
+    candidates = [c for c in shortlist(usable, settings, search, workers, block_of)
                   if keep_pair is None or keep_pair(usable[c.first].item_id, usable[c.second].item_id)]
     if len(candidates) < 64:
         workers = 1
@@ -1301,6 +1335,14 @@ def find_copies(prints: Sequence[Fingerprint], settings: FingerprintSettings, se
         return matches
     finally:
         _JOB.clear()
+
+
+def _block_codes(item_ids: Sequence[str], blocks: dict[str, Hashable]) -> np.ndarray:
+    """One integer per item: the number of its block, or a block of its own when it has none."""
+    numbers: dict[Hashable, int] = {}
+    for label in blocks.values():
+        numbers.setdefault(label, len(numbers))
+    return np.array([numbers[blocks[i]] if i in blocks else len(numbers) + k for k, i in enumerate(item_ids)], dtype=np.int64)
 
 
 _JOB: dict = {}  # the prints and settings of the running `find_copies`: forked workers inherit them (no pickling of spectrograms)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import soundfile as sf
@@ -52,20 +53,21 @@ def gain(c: Copy, rng: np.random.Generator) -> Copy:
     return c
 
 
-def white_noise(c: Copy, rng: np.random.Generator) -> Copy:
-    """White noise at 10-20 dB SNR (over the whole clip)."""
-    snr_db = rng.uniform(10, 20)
+def white_noise(c: Copy, rng: np.random.Generator, snr_db: float | None = None) -> Copy:
+    """White noise at 10-20 dB SNR (over the whole clip; `snr_db`: at that SNR)."""
+    snr_db = rng.uniform(10, 20) if snr_db is None else snr_db
     noise = rng.standard_normal(c.samples.size).astype(np.float32)
     c.samples = c.samples + noise * np.float32(_rms(c.samples) / _rms(noise) * 10 ** (-snr_db / 20))
     c.notes["snr_db"] = snr_db
     return c
 
 
-def reverb(c: Copy, rng: np.random.Generator) -> Copy:
-    """Convolution with a generated room response decaying 60 dB in 0.3-0.6 s (direct path included)."""
+def reverb(c: Copy, rng: np.random.Generator, rt60_s: float | None = None) -> Copy:
+    """Convolution with a generated room response decaying 60 dB in 0.3-0.6 s (`rt60_s`: in that time; direct path
+    included)."""
     from scipy.signal import fftconvolve
 
-    rt60_s = rng.uniform(0.3, 0.6)
+    rt60_s = rng.uniform(0.3, 0.6) if rt60_s is None else rt60_s
     response = exponential_decay_impulse_response(rt60_s, c.sample_rate_hz, rng)
     wet = fftconvolve(c.samples, response)[: c.samples.size]
     c.samples = (wet * (_rms(c.samples) / _rms(wet))).astype(np.float32)
@@ -81,21 +83,22 @@ def resampled(c: Copy, rng: np.random.Generator) -> Copy:
     return c
 
 
-def pitch_shift(c: Copy, rng: np.random.Generator) -> Copy:
-    """librosa's phase-vocoder pitch shift by 0.5-2 semitones up or down."""
+def pitch_shift(c: Copy, rng: np.random.Generator, semitones: float | None = None) -> Copy:
+    """librosa's phase-vocoder pitch shift by 0.5-2 semitones up or down (or by `semitones`)."""
     import librosa
 
-    semitones = float(rng.choice([-1, 1]) * rng.uniform(0.5, 2.0))
+    semitones = float(rng.choice([-1, 1]) * rng.uniform(0.5, 2.0)) if semitones is None else semitones
     c.samples = librosa.effects.pitch_shift(c.samples, sr=c.sample_rate_hz, n_steps=semitones).astype(np.float32)
     c.pitch_semitones += semitones
     return c
 
 
-def time_stretch(c: Copy, rng: np.random.Generator) -> Copy:
-    """librosa's phase-vocoder time stretch at a rate of 0.85-1.15 (at least 3% away from 1)."""
+def time_stretch(c: Copy, rng: np.random.Generator, rate: float | None = None) -> Copy:
+    """librosa's phase-vocoder time stretch at a rate of 0.85-1.15 (at least 3% away from 1; or at `rate`: 0.9 plays
+    at 0.9x speed, lasting 1/0.9 as long)."""
     import librosa
 
-    rate = float(rng.choice([-1, 1]) * rng.uniform(0.03, 0.15) + 1.0)
+    rate = float(rng.choice([-1, 1]) * rng.uniform(0.03, 0.15) + 1.0) if rate is None else rate
     c.samples = librosa.effects.time_stretch(c.samples, rate=rate).astype(np.float32)
     c.tempo_ratio /= rate
     return c
@@ -141,3 +144,30 @@ def make_copy(samples: np.ndarray, sample_rate_hz: int, kinds: tuple[str, ...], 
     for name in sorted(kinds, key=ORDER.index):
         c = KINDS[name](c, rng)
     return c
+
+
+# --- the issue's table: each kind at the one setting it names (the hardest end of its range) -------------------
+
+def recut_25ms(c: Copy, rng: np.random.Generator) -> Copy:
+    """Shifted by 25 ms (cut off the start) and trimmed (5 % off the end)."""
+    start = int(round(0.025 * c.sample_rate_hz))
+    c.samples = c.samples[start: c.samples.size - int(0.05 * c.samples.size)]
+    c.lag_s += start / c.sample_rate_hz
+    return c
+
+
+ISSUE_TABLE: dict[str, Callable[[Copy, np.random.Generator], Copy]] = {
+    "recut_25ms": recut_25ms,
+    "polarity": polarity,
+    "noise_10db": partial(white_noise, snr_db=10.0),
+    "reverb_0.6s": partial(reverb, rt60_s=0.6),
+    "resample_half": resampled,
+    "pitch_+2": partial(pitch_shift, semitones=2.0),
+    "stretch_0.9x": partial(time_stretch, rate=0.9),
+    "mp3": mp3,
+}
+
+
+def make_table_copy(samples: np.ndarray, sample_rate_hz: int, kind: str, rng: np.random.Generator) -> Copy:
+    """A copy of one kind of `ISSUE_TABLE` (the settings the leak issue's table names)."""
+    return ISSUE_TABLE[kind](Copy(np.asarray(samples, dtype=np.float32).copy(), int(sample_rate_hz)), rng)
