@@ -9,7 +9,8 @@ on subsets).
 `--issue-table N` also plants N copies of each kind of the issue's table at the one setting it names (re-cut by
 25 ms, polarity, white noise at 10 dB SNR, 0.6 s reverberation, 44.1 -> 22.05 kHz, +2 semitones, 0.9x speed, MP3;
 the generator's draws spread over the ranges instead, where most copies are milder) into the ESC-50-sized set,
-each copy in another of 5 folds than its source, and audits across folds as `sonolab audit` does.
+each copy in another of 5 folds than its source, and audits across folds as `sonolab audit` does; with
+`--fsdd-padded`, also into the padded FSDD recordings (a speaker's recordings in one fold).
 
 `--fsdd-padded` also places each FSDD recording in 5 s of digital silence at 44.1 kHz, as ESC-50 pads its
 shorter recordings (real short sounds in long files). With `--esc-root`, false positives between clips of one ESC-50 recording (`src_file`: excerpts of one
@@ -307,6 +308,13 @@ def main() -> None:
                 paths = {**padded, **{copy_id: work / "fsdd_padded_copies" / f"{copy_id}.wav" for copy_id in truth}}
                 report(evaluate(f"FSDD {len(sources):,} recordings padded to 5 s at 44.1 kHz (as ESC-50) + planted copies",
                                 paths, truth, args.workers, None), paths, identity_check=True)
+                if args.issue_table:  # short sounds padded as ESC-50 pads them, at the table's settings, in the audit's folds
+                    table = plant_table(padded, work / "fsdd_padded_table", args.issue_table, seed=8 + args.seed)
+                    table_paths = {**padded, **{copy_id: work / "fsdd_padded_table" / f"{copy_id}.wav" for copy_id in table}}
+                    folds = folds_of(padded, table, {i: i.split("_")[1] for i in padded}, seed=9 + args.seed)
+                    report(evaluate(f"FSDD padded + the issue's table ({args.issue_table} copies of each kind), across 5 folds "
+                                    "(a speaker's recordings in one fold)", table_paths, table, args.workers, None, folds),
+                           table_paths, identity_check=True)
         if not args.skip_generated:
             start = time.perf_counter()
             recording_of = None

@@ -543,6 +543,14 @@ def _query_batch(batch, pairs, ref_key, ref_item, ref_frame, ref_bin, ratios, ma
                  int(ref_item.max()) + 1, search)
 
 
+_OFFSET_CELLS = 200_003  # a vote cell's code: ((query item * items + other item) * ratios + ratio index) * this + offset bin
+
+
+def _cell_ratio_index(cells, n_ratios: int):
+    """The duration-ratio index of vote cell codes (`_vote`)."""
+    return (cells // _OFFSET_CELLS) % n_ratios
+
+
 def _vote(q_item: np.ndarray, other: np.ndarray, ratio_index: np.ndarray, q_t: np.ndarray, r_t: np.ndarray, pitch: np.ndarray,
           ratios: np.ndarray, n_items: int, search: SearchSettings, unit_starts: bool = False) -> list[Candidate]:
     """Matched peaks (query item, other item, duration ratio index, query frame, other frame, bin shift)
@@ -552,10 +560,10 @@ def _vote(q_item: np.ndarray, other: np.ndarray, ratio_index: np.ndarray, q_t: n
     uses it) the offset of their best cell at tempo 1 (`_unit_offsets`)."""
     offset = r_t - np.round(q_t * ratios[ratio_index]).astype(np.int64)
     offset_bin = np.floor_divide(offset, search.offset_bin_frames) + 100_000
-    cell = ((q_item * n_items + other) * len(ratios) + ratio_index) * 200_003 + offset_bin
+    cell = ((q_item * n_items + other) * len(ratios) + ratio_index) * _OFFSET_CELLS + offset_bin
     cells, inverse, votes = np.unique(cell, return_inverse=True, return_counts=True)
     # best cell per (query item, other item), then the top candidates per query item
-    pair_of_cell = cells // (len(ratios) * 200_003)
+    pair_of_cell = cells // (len(ratios) * _OFFSET_CELLS)
     order = np.lexsort((-votes, pair_of_cell))
     first_of_pair = np.ones(order.size, dtype=bool)
     first_of_pair[1:] = pair_of_cell[order][1:] != pair_of_cell[order][:-1]
@@ -585,7 +593,7 @@ def _vote(q_item: np.ndarray, other: np.ndarray, ratio_index: np.ndarray, q_t: n
     for k, cell_id in enumerate(chosen_sorted):
         pair_id = int(pair_of_cell[cell_id])
         q_index, other_index = divmod(pair_id, n_items)
-        grid_ratio = float(ratios[(cells[cell_id] // 200_003) % len(ratios)])
+        grid_ratio = float(ratios[_cell_ratio_index(cells[cell_id], len(ratios))])
         variance = sxx[k] - sx[k] ** 2 / n[k]
         slope = (sxy[k] - sx[k] * sy[k] / n[k]) / variance if variance > 1e-6 else grid_ratio
         if not (search.min_duration_ratio * 0.97 <= slope <= search.max_duration_ratio * 1.03):
@@ -603,7 +611,7 @@ def _unit_offsets(cells: np.ndarray, inverse: np.ndarray, votes: np.ndarray, off
     A third start for the confirmation (`confirm`): on periodic or steady sounds a copy's peaks also vote at other
     ratios, and the line fit of the winning cell can then put an untouched copy at a wrong tempo and lag."""
     unit = int(np.argmin(np.abs(np.log(ratios))))
-    at_unit = np.flatnonzero(((cells // 200_003) % len(ratios) == unit) & (votes >= search.min_votes))
+    at_unit = np.flatnonzero((_cell_ratio_index(cells, len(ratios)) == unit) & (votes >= search.min_votes))
     if at_unit.size == 0:
         return {}
     matched = ratio_index == unit  # the matches of those cells
