@@ -217,7 +217,7 @@ def evaluate(name: str, paths: dict[str, Path], truth: dict, workers: int, cache
     fingerprint_s = time.perf_counter() - start
     ordered = [prints[i] for i in sorted(prints)]
     start = time.perf_counter()
-    matches = find_copies(ordered, settings, search, workers=workers, blocks=folds)
+    matches = find_copies(ordered, settings, search, workers=workers, blocks=folds, paths=paths)
     search_s = time.perf_counter() - start
     source_of = {copy_id: entry[0] for copy_id, entry in truth.items()}
 

@@ -82,3 +82,41 @@ def test_a_short_sound_against_a_long_file_takes_the_short_sounds_thresholds() -
     assert not is_copy(match, shorter_s=1.0, settings=SETTINGS, search=search)
     assert is_copy(match, shorter_s=3.0, settings=SETTINGS, search=search)
     assert is_copy(Match("short", "long", search.short_clip_threshold + 0.01, 0.0, 0.0, 1.0, 1.0, 20), 1.0, SETTINGS, search)
+
+
+def test_a_noisy_copy_of_a_padded_sound_is_compared_with_the_file_as_waveforms(tmp_path: Path) -> None:
+    """Noise fills the padding, so the copy stays a long file without a waveform in its fingerprint: with the files'
+    paths the short sound is compared with the matching stretch of the file (`_segment_coherence`)."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(2)
+
+    def noisy(clip: np.ndarray) -> np.ndarray:  # white noise at 10 dB SNR over the whole clip
+        noise = rng.standard_normal(clip.size).astype(np.float32)
+        return clip + noise * np.float32(np.sqrt(np.mean(clip**2) / np.mean(noise**2)) * 10 ** (-10 / 20))
+
+    clips = {"source": padded(melody(5, take_seed=50, duration_s=1.0), start_s=1.2),
+             "take": padded(melody(5, take_seed=51, duration_s=1.0), start_s=2.0)}
+    clips["noisy_copy"], clips["noisy_take"] = noisy(clips["source"]), noisy(clips["take"])
+    paths = {}
+    for name, clip in clips.items():
+        paths[name] = tmp_path / f"{name}.wav"
+        sf.write(str(paths[name]), clip, SR, subtype="FLOAT")
+    prints = [fp(name, clip) for name, clip in clips.items()]
+    assert prints[0].waveform is not None and prints[2].waveform is None  # a short sound and a long noisy file
+
+    # the spectrogram score alone decides nothing here (a threshold no pair reaches): only the waveforms can
+    search = SearchSettings(short_clip_threshold=0.9999, short_pitch_threshold=0.9999)
+
+    def scored(**kwargs) -> dict:
+        return {frozenset((m.first, m.second)): m for m in find_copies(prints, SETTINGS, search, all_scores=True, **kwargs)}
+
+    with_files, without = scored(paths=paths), scored()
+    copy, other = frozenset(("source", "noisy_copy")), frozenset(("source", "noisy_take"))
+    assert with_files[copy].coherence >= search.coherence_threshold
+    assert without[copy].coherence == -1.0  # no file, no waveform of the long clip: not measured
+    assert other not in with_files or with_files[other].coherence < search.coherence_threshold
+    flagged = {frozenset((m.first, m.second)) for m in find_copies(prints, SETTINGS, search, paths=paths)}
+    assert copy in flagged and frozenset(("take", "noisy_take")) in flagged
+    assert not flagged & {other, frozenset(("take", "noisy_copy")), frozenset(("source", "take"))}
+    assert not {frozenset((m.first, m.second)) for m in find_copies(prints, SETTINGS, search)} & {copy, other}

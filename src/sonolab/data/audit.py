@@ -219,7 +219,7 @@ def _audio_leaks(
     # clips in the same partition of every fold can never leak into each other: left out of the shortlist itself
     blocks = {fp.item_id: tuple(placement.get(fp.item_id) for placement in placements) for fp in prints}
     near_pairs: list[Match] = find_copies(prints, settings, search, keep_pair=crosses, progress=progress, workers=workers,
-                                          blocks=blocks)
+                                          blocks=blocks, paths=paths)
     report.near_identical_pairs = len(near_pairs)
     for fold, placement in zip(splits.folds, placements):
         for same in identical_sets:

@@ -49,6 +49,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 
@@ -1254,8 +1255,8 @@ def above_background_score(first_db: np.ndarray, second_db: np.ndarray, lag_s: f
 def is_short_copy(match: Match, shorter_s: float, search: SearchSettings) -> bool:
     """`find_copies`' decision for a pair whose shorter clip is short (`shorter_s`: its duration) from what was
     measured: its waveform coherence, its spectrogram score against the short-clip thresholds, or (a pitch-shifted
-    match) its direct path with the pitch undone (the waveform measures need both clips short: a short sound and a
-    long file are judged on the spectrogram score)."""
+    match) its direct path with the pitch undone (that one needs both clips short; the coherence of a short sound
+    and a long file is measured when `find_copies` has the long file's path: `_segment_coherence`)."""
     short = replace(search, threshold=search.short_pitch_threshold if abs(match.pitch_semitones) >= 0.2 else search.short_clip_threshold)
     return (match.coherence >= search.coherence_threshold or match.direct_db >= search.pitch_undo_ratio_db
             or match.score >= required_score(match.overlap_s, short, shorter_s, is_transformed(match)))
@@ -1306,7 +1307,7 @@ def is_transformed(match: Match) -> bool:
 
 def find_copies(prints: Sequence[Fingerprint], settings: FingerprintSettings, search: SearchSettings | None = None,
                 keep_pair=None, all_scores: bool = False, progress: bool = False, workers: int | None = 1,
-                blocks: dict[str, Hashable] | None = None) -> list[Match]:
+                blocks: dict[str, Hashable] | None = None, paths: dict[str, Path] | None = None) -> list[Match]:
     """Every pair of `prints` that is a copy (score >= `required_score`), at its best alignment.
 
     `blocks` (optional, item id -> any label) names clips that never need comparing: two clips of one block (e.g. always
@@ -1314,6 +1315,9 @@ def find_copies(prints: Sequence[Fingerprint], settings: FingerprintSettings, se
     candidates each clip keeps (`candidates_per_item`, `_top_pairs`): those go to the pairs that matter.
     `keep_pair(first_id, second_id)` (optional) skips shortlisted pairs that need no check (e.g. the
     same partition); `all_scores=True` returns every confirmed candidate whatever its score.
+    `paths` (optional, item id -> audio file): a short sound matched in a long file (whose fingerprint keeps no
+    waveform) is also compared as waveforms with the matching stretch of that file, read from disk
+    (`_segment_coherence`): a noisy copy of a short sound in silence keeps the whole file's length.
     `workers` > 1 confirms the candidates in that many forked processes (Linux; elsewhere in this one;
     None: `sonolab.data.parallel.default_workers()`).
     """
@@ -1334,7 +1338,7 @@ def find_copies(prints: Sequence[Fingerprint], settings: FingerprintSettings, se
     # contiguous chunks (candidates come sorted by their first clip: its spectrogram is reused)
     size = max(16, len(candidates) // (max(1, workers) * 8))
     chunks = [candidates[i:i + size] for i in range(0, len(candidates), size)]
-    _JOB.update(usable=usable, settings=settings, search=search, all_scores=all_scores)
+    _JOB.update(usable=usable, settings=settings, search=search, all_scores=all_scores, paths=paths or {})
     try:
         matches: list[Match] = []
         for found in map_in_workers(_confirm_chunk, chunks, max(1, workers), progress, "confirming candidate copies",
@@ -1392,10 +1396,45 @@ def _confirm_chunk(candidates: list[Candidate]) -> list[Match]:
                     match = replace(match, pitch_semitones=semitones)
         elif shorter_s > max(settings.waveform_max_s, search.pool_above_s) and not is_long_copy(match, shorter_s, search):
             match = _measure_near_miss(match, decibels[candidate.first], prepared[candidate.second], shorter_s, settings, search)
+        elif ((first.waveform is None) != (second.waveform is None) and match.score >= search.threshold - search.give_up_margin
+              and not is_short_copy(match, shorter_s, search)):  # a short sound in a long file: its waveform against the file's
+            found = _segment_coherence(match, first, second, _JOB.get("paths", {}), settings, search)
+            match = match if found is None else replace(match, coherence=found)
         copy = is_copy(match, shorter_s, settings, search)  # a short sound and a long file: the short sounds' thresholds
         if all_scores or copy:
             matches.append(_in_file_time(match, first, second))
     return matches
+
+
+def _segment_coherence(match: Match, first: Fingerprint, second: Fingerprint, paths: dict[str, Path],
+                       settings: FingerprintSettings, search: SearchSettings) -> float | None:
+    """`waveform_coherence` of the short clip of a match (the one whose fingerprint keeps a waveform) with the stretch
+    of the long clip's file where the match puts it (read from `paths`, at `waveform_rate_hz`); None when the long
+    clip has no path or cannot be read. Fingerprints keep no waveform of long clips (~80 kB per 5 s clip): the file is
+    read for the few short-sound-in-long-file pairs near the threshold only."""
+    from sonolab.audio.io import load_audio, resample, to_mono
+    from sonolab.errors import AudioLoadError
+
+    short_first = first.waveform is not None
+    short, long = (first, second) if short_first else (second, first)
+    if long.item_id not in paths:
+        return None
+    # where the short sound starts in the long clip (`Match`: a moment t of the first is at tempo_ratio * t + lag_s
+    # in the second; a long clip is never trimmed, so its fingerprint time is its file time)
+    start_s = match.lag_s if short_first else -match.lag_s / match.tempo_ratio
+    length_s = short.duration_s * (match.tempo_ratio if short_first else 1.0 / match.tempo_ratio)
+    margin_s = 2 * search.coherence_lag_search_s + search.coherence_window_s
+    try:
+        audio, rate_hz = load_audio(Path(paths[long.item_id]))
+    except AudioLoadError:
+        return None
+    rate = settings.waveform_rate_hz
+    samples = resample(to_mono(audio), rate_hz, rate).reshape(-1)
+    begin = max(0, int(round((start_s - margin_s) * rate)))
+    segment = samples[begin:max(begin, int(round((start_s + length_s + margin_s) * rate)))]
+    if segment.size < short.waveform.size // 2:
+        return None
+    return waveform_coherence(short.waveform, segment, start_s - begin / rate, rate, search)[0]
 
 
 def _in_file_time(match: Match, first: Fingerprint, second: Fingerprint) -> Match:

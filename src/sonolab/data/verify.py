@@ -120,9 +120,10 @@ def near_duplicate_problems(index: DatasetIndex, workers: int | None = None, pro
     from sonolab.data.fingerprint_store import load_fingerprints
 
     settings = FingerprintSettings()
-    prints, _, _ = load_fingerprints({item.item_id: item.path for item in index.items}, settings, cache_dir, workers, progress)
+    paths = {item.item_id: item.path for item in index.items}
+    prints, _, _ = load_fingerprints(paths, settings, cache_dir, workers, progress)
     ordered = [prints[i] for i in sorted(prints)]
-    matches = [m for m in find_copies(ordered, settings, progress=progress, workers=workers)
+    matches = [m for m in find_copies(ordered, settings, progress=progress, workers=workers, paths=paths)
                if prints[m.first].samples_hash != prints[m.second].samples_hash]
     parent = {item_id: item_id for m in matches for item_id in (m.first, m.second)}
 
