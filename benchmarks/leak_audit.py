@@ -157,15 +157,19 @@ def plant(sources: dict[str, Path], folder: Path, per_kind: int, per_pair: int, 
     plans = [(kind,) for kind in SINGLE_KINDS for _ in range(per_kind)]
     plans += [pair for pair in itertools.combinations(SINGLE_KINDS, 2) for _ in range(per_pair)]
     truth = {}
-    folder.mkdir(parents=True, exist_ok=True)
     for number, kinds in enumerate(plans):
-        source = ids[int(rng.integers(len(ids)))]
-        audio, sr = load_audio(sources[source], mono=True)
-        copy = make_copy(audio[0], sr, kinds, rng)
-        copy_id = f"copy{number:05d}_{'+'.join(kinds)}"
-        sf.write(str(folder / f"{copy_id}.wav"), copy.samples, copy.sample_rate_hz, subtype=copy.subtype)
-        truth[copy_id] = (source, kinds, copy)
+        source, copy_id = ids[int(rng.integers(len(ids)))], f"copy{number:05d}_{'+'.join(kinds)}"
+        truth[copy_id] = _planted(sources[source], folder, copy_id, source, kinds, lambda x, sr: make_copy(x, sr, kinds, rng))
     return truth
+
+
+def _planted(path: Path, folder: Path, copy_id: str, source: str, kinds: tuple[str, ...], make) -> tuple[str, tuple[str, ...], object]:
+    """Write `make(samples, rate)` of the audio at `path` as `folder/copy_id.wav`; (source id, kinds, Copy)."""
+    audio, sr = load_audio(path, mono=True)
+    copy = make(audio[0], sr)
+    folder.mkdir(parents=True, exist_ok=True)
+    sf.write(str(folder / f"{copy_id}.wav"), copy.samples, copy.sample_rate_hz, subtype=copy.subtype)
+    return source, kinds, copy
 
 
 def plant_table(sources: dict[str, Path], folder: Path, per_kind: int, seed: int) -> dict[str, tuple[str, tuple[str, ...], object]]:
@@ -175,13 +179,9 @@ def plant_table(sources: dict[str, Path], folder: Path, per_kind: int, seed: int
     kinds = [kind for kind in ISSUE_TABLE for _ in range(per_kind)]
     chosen = rng.choice(sorted(sources), size=len(kinds), replace=len(kinds) > len(sources))
     truth = {}
-    folder.mkdir(parents=True, exist_ok=True)
     for number, (kind, source) in enumerate(zip(kinds, chosen)):
-        audio, sr = load_audio(sources[source], mono=True)
-        copy = make_table_copy(audio[0], sr, kind, rng)
         copy_id = f"table{number:05d}_{kind}"
-        sf.write(str(folder / f"{copy_id}.wav"), copy.samples, copy.sample_rate_hz, subtype=copy.subtype)
-        truth[copy_id] = (str(source), (kind,), copy)
+        truth[copy_id] = _planted(sources[source], folder, copy_id, str(source), (kind,), lambda x, sr: make_table_copy(x, sr, kind, rng))
     return truth
 
 

@@ -394,8 +394,8 @@ def _span_level(span: np.ndarray, search: SearchSettings) -> np.ndarray:
 
 
 def _triplet_shortlist(prints: Sequence[Fingerprint], members: np.ndarray, settings: FingerprintSettings,
-                       search: SearchSettings, workers: int = 1, blocks: np.ndarray | None = None) -> list[Candidate]:
-    """Candidates among `members` (long clips) from hashed peak triplets.
+                       search: SearchSettings, workers: int, blocks: np.ndarray) -> list[Candidate]:
+    """Candidates among `members` (long clips) from hashed peak triplets (never between two clips of one of `blocks`).
 
     Hand-written (after Six and Leman's Panako): the frequency steps of a triplet are unchanged by a
     pitch shift on the log-frequency axis and the ratio of its two time steps by a time stretch, so
@@ -437,8 +437,8 @@ def _triplet_shortlist(prints: Sequence[Fingerprint], members: np.ndarray, setti
     if bounds[-1] != item.size:
         bounds.append(int(item.size))
     _TRIPLET_JOB.update(
-        search=search, n_items=len(prints), blocks=np.arange(len(prints)) if blocks is None else blocks, ratios=ratios,
-        log_ratios=log_ratios, half_step=half_step, max_pitch=max_pitch,
+        search=search, n_items=len(prints), blocks=blocks, ratios=ratios, log_ratios=log_ratios, half_step=half_step,
+        max_pitch=max_pitch,
         queries=(item, frame, bin_, span, step_1, step_2, low, high, span_low, span_high),
         references=(ref_key, ref_item, ref_frame, ref_bin, ref_span))
     try:  # the batches are independent: forked workers share the arrays above; results come back in batch order
@@ -835,7 +835,7 @@ def _confirm_short(first: Fingerprint, second: Fingerprint, candidate: Candidate
             return -1.0, 0
         return correlation(stretched(ratio), b, lag, pitch, min_frames, search.min_coverage)
 
-    lag_window = max(4, int(round(search.lag_search_s / settings.frame_s)))
+    lag_window, (low_ratio, high_ratio) = _lag_window(settings, search, 1), _ratio_limits(search)
     ratio, lag, pitch = float(candidate.ratio), int(round(candidate.offset_frames)), int(round(candidate.pitch_bins))
     best = (-1.0, ratio, lag, pitch, 0)
     # a second start at tempo 1 (lag taken at the middle of the clip): the shortlist's line fit over a
@@ -865,7 +865,7 @@ def _confirm_short(first: Fingerprint, second: Fingerprint, candidate: Candidate
                 p = centre[2] + int(delta)
             else:
                 r = float(np.exp(delta)) if name == "absolute_ratio" else float(centre[0] * np.exp(delta))
-                if not search.min_duration_ratio * 0.98 <= r <= search.max_duration_ratio * 1.02:
+                if not low_ratio <= r <= high_ratio:
                     continue
             score, overlap = score_at(r, l, p)
             if score > best[0]:
@@ -919,6 +919,16 @@ def _align(score_many, start: tuple[float, float, int], steps, give_up: dict[int
     return best
 
 
+def _lag_window(settings: FingerprintSettings, search: SearchSettings, pool: int) -> int:
+    """Frames (of `pool` averaged frames) searched on either side of a start's lag: `lag_search_s`, at least 4."""
+    return max(4, int(round(search.lag_search_s / (settings.frame_s * pool))))
+
+
+def _ratio_limits(search: SearchSettings) -> tuple[float, float]:
+    """The duration ratios the confirmation searches: the shortlist's range and a little more."""
+    return search.min_duration_ratio * 0.98, search.max_duration_ratio * 1.02
+
+
 def _overlap_frames(first: Fingerprint, second: Fingerprint, candidate: Candidate, settings: FingerprintSettings,
                     search: SearchSettings) -> int:
     """The fewest frames of overlap `confirm` scores (`min_overlap_s`, or most of the shorter clip)."""
@@ -965,8 +975,7 @@ def _coarse_start(first: Fingerprint, candidate: Candidate, settings: Fingerprin
     where the tempo-1 votes put it (`_unit_offsets`), when that is out of the lag step's reach."""
     pool = search.pool
     middle = first.frames / 2
-    limits = (search.min_duration_ratio * 0.98, search.max_duration_ratio * 1.02)
-    lag_window = max(4, int(round(search.lag_search_s / (settings.frame_s * pool))))
+    limits, lag_window = _ratio_limits(search), _lag_window(settings, search, pool)
     score_at, rows = _scorer(np.ascontiguousarray(a_pooled.T), b_pooled, pool, middle, min_frames,
                              pitch_bins_limit(settings, search), search)
     centre = (candidate.offset_frames + candidate.ratio * middle) / pool
@@ -999,12 +1008,12 @@ def confirm(first: Fingerprint, second: Fingerprint, candidate: Candidate, setti
     a_db, b_db = decibels if decibels is not None else (fingerprint_decibels(first), fingerprint_decibels(second))
     min_frames, max_pitch = _overlap_frames(first, second, candidate, settings, search), pitch_bins_limit(settings, search)
     middle = first.frames / 2
-    limits = (search.min_duration_ratio * 0.98, search.max_duration_ratio * 1.02)
+    limits = _ratio_limits(search)
     pool = search.pool if min(first.frames, second.frames) * settings.frame_s > search.pool_above_s else 1
     if pool == 1:
         return _confirm_short(first, second, candidate, settings, search, a_db, prepared_second or prepare(b_db, search),
                               min_frames, max_pitch)
-    lag_window = max(4, int(round(search.lag_search_s / (settings.frame_s * pool))))
+    lag_window = _lag_window(settings, search, pool)
     wide = np.log(np.exp(np.linspace(np.log(search.min_duration_ratio), np.log(search.max_duration_ratio), 10)))
     steps = [("pitch", range(-3, 4)), ("absolute_ratio", wide), ("ratio", np.linspace(-0.06, 0.06, 13)),
              ("lag", range(-lag_window, lag_window + 1)), ("ratio", np.linspace(-0.015, 0.015, 7)),
@@ -1366,6 +1375,7 @@ def _confirm_chunk(candidates: list[Candidate]) -> list[Match]:
     decibels: dict[int, np.ndarray] = {}
     prepared: dict[int, Prepared] = {}
     coarse: dict[int, Prepared] = {}  # pooled spectrograms, prepared, of the second clips of long pairs
+    long_waveforms: dict[str, np.ndarray | None] = {}  # long files read for short sounds found in them (`_segment_coherence`)
     matches = []
     for candidate in candidates:
         first, second = usable[candidate.first], usable[candidate.second]
@@ -1373,6 +1383,8 @@ def _confirm_chunk(candidates: list[Candidate]) -> list[Match]:
             decibels.clear()
             prepared.clear()
             coarse.clear()
+        if len(long_waveforms) > 256:  # ~160 kB per 5 s file
+            long_waveforms.clear()
         for index in (candidate.first, candidate.second):
             if index not in decibels:
                 decibels[index] = fingerprint_decibels(usable[index])
@@ -1398,7 +1410,7 @@ def _confirm_chunk(candidates: list[Candidate]) -> list[Match]:
             match = _measure_near_miss(match, decibels[candidate.first], prepared[candidate.second], shorter_s, settings, search)
         elif ((first.waveform is None) != (second.waveform is None) and match.score >= search.threshold - search.give_up_margin
               and not is_short_copy(match, shorter_s, search)):  # a short sound in a long file: its waveform against the file's
-            found = _segment_coherence(match, first, second, _JOB.get("paths", {}), settings, search)
+            found = _segment_coherence(match, first, second, _JOB.get("paths", {}), long_waveforms, settings, search)
             match = match if found is None else replace(match, coherence=found)
         copy = is_copy(match, shorter_s, settings, search)  # a short sound and a long file: the short sounds' thresholds
         if all_scores or copy:
@@ -1407,11 +1419,13 @@ def _confirm_chunk(candidates: list[Candidate]) -> list[Match]:
 
 
 def _segment_coherence(match: Match, first: Fingerprint, second: Fingerprint, paths: dict[str, Path],
-                       settings: FingerprintSettings, search: SearchSettings) -> float | None:
+                       waveforms: dict[str, np.ndarray | None], settings: FingerprintSettings, search: SearchSettings
+                       ) -> float | None:
     """`waveform_coherence` of the short clip of a match (the one whose fingerprint keeps a waveform) with the stretch
-    of the long clip's file where the match puts it (read from `paths`, at `waveform_rate_hz`); None when the long
-    clip has no path or cannot be read. Fingerprints keep no waveform of long clips (~80 kB per 5 s clip): the file is
-    read for the few short-sound-in-long-file pairs near the threshold only."""
+    of the long clip's file where the match puts it (read from `paths`, at `waveform_rate_hz`, once per file:
+    `waveforms` keeps what was read); None when the long clip has no path or cannot be read. Fingerprints keep no
+    waveform of long clips (~80 kB per 5 s clip): the file is read for the few short-sound-in-long-file pairs near
+    the threshold only."""
     from sonolab.audio.io import load_audio, resample, to_mono
     from sonolab.errors import AudioLoadError
 
@@ -1419,17 +1433,21 @@ def _segment_coherence(match: Match, first: Fingerprint, second: Fingerprint, pa
     short, long = (first, second) if short_first else (second, first)
     if long.item_id not in paths:
         return None
+    rate = settings.waveform_rate_hz
+    if long.item_id not in waveforms:
+        try:
+            audio, rate_hz = load_audio(Path(paths[long.item_id]))
+            waveforms[long.item_id] = resample(to_mono(audio), rate_hz, rate).reshape(-1).astype(np.float32, copy=False)
+        except AudioLoadError:  # it was read when fingerprinted: judged on the spectrogram, as without a path
+            waveforms[long.item_id] = None
+    samples = waveforms[long.item_id]
+    if samples is None:
+        return None
     # where the short sound starts in the long clip (`Match`: a moment t of the first is at tempo_ratio * t + lag_s
     # in the second; a long clip is never trimmed, so its fingerprint time is its file time)
     start_s = match.lag_s if short_first else -match.lag_s / match.tempo_ratio
     length_s = short.duration_s * (match.tempo_ratio if short_first else 1.0 / match.tempo_ratio)
     margin_s = 2 * search.coherence_lag_search_s + search.coherence_window_s
-    try:
-        audio, rate_hz = load_audio(Path(paths[long.item_id]))
-    except AudioLoadError:
-        return None
-    rate = settings.waveform_rate_hz
-    samples = resample(to_mono(audio), rate_hz, rate).reshape(-1)
     begin = max(0, int(round((start_s - margin_s) * rate)))
     segment = samples[begin:max(begin, int(round((start_s + length_s + margin_s) * rate)))]
     if segment.size < short.waveform.size // 2:
