@@ -86,7 +86,7 @@ def confirm_pairs(usable: list[Fingerprint], candidates: list[ci.Candidate], sea
 def stages(usable: list[Fingerprint], planted: dict[Pair, str], search: ci.SearchSettings) -> dict[Pair, tuple[str, int, float | None]]:
     """Stage, votes and score of every planted pair (module docstring)."""
     raw = raw_shortlist(usable, search)
-    wide = raw_shortlist(usable, replace(search, candidates_per_item=64))
+    wide = raw_shortlist(usable, replace(search, candidates_per_item=64, short_candidates_per_item=64))
     long = np.array([fp.duration_s > search.triplets_above_s for fp in usable], dtype=bool)
     kept = {_key(c) for c in ci._top_pairs([c for c in raw.values() if long[c.first] and long[c.second]], search)}
     kept |= {p for p in raw if not (long[p[0]] and long[p[1]])}

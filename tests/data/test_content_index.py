@@ -69,9 +69,10 @@ KINDS = [("shift_trim",), ("polarity",), ("gain",), ("noise_10_20db",), ("reverb
 # are aligned correctly (pitch, tempo, lag) and outrank every other pair, but score under the default
 # threshold, which is set above the hard negatives (second takes). A reverberant copy of these 2 s clips keeps
 # too little waveform coherence and scores under the short-clip threshold (set above second takes of one
-# spoken word, which match more closely than these melodies' takes). Known gaps, kept visible here.
+# spoken word, which match more closely than these melodies' takes); alone it is flagged by its direct path
+# (`direct_path_db`), after MP3 coding at a wrong tempo it is not. Known gaps, kept visible here.
 UNDER_THRESHOLD = {("pitch",), ("stretch",), ("shift_trim", "pitch"), ("noise_10_20db", "stretch"), ("pitch", "reverb"), ("stretch", "mp3"),
-                   ("reverb", "mp3"), ("reverb",)}
+                   ("reverb", "mp3")}
 # Known misalignments: the tempo search settles on a wrong tempo for these two (a reverberant or coded
 # copy with few surviving peaks); kept visible as strict expected failures.
 MISALIGNED = {("stretch", "mp3"), ("reverb", "mp3")}

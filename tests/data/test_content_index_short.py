@@ -9,8 +9,8 @@ import pytest
 import soundfile as sf
 
 from sonolab.audio.io import resample
-from sonolab.data.content_index import SearchSettings, find_copies, pitch_undone_direct_ratio, waveform_coherence
-from sonolab.data.copy_kinds import make_copy
+from sonolab.data.content_index import SearchSettings, direct_path_db, find_copies, pitch_undone_direct_ratio, waveform_coherence
+from sonolab.data.copy_kinds import Copy, make_copy, reverb
 from sonolab.data.fingerprint import FingerprintSettings, fingerprint_samples
 from sonolab.data.fingerprint_store import load_fingerprints
 
@@ -108,14 +108,14 @@ def test_undoing_the_pitch_finds_a_pitch_shifted_copy_at_its_pitch_and_not_a_tak
         shifted = fp("copy", copy.samples).waveform
         guess = copy.pitch_semitones + 0.15  # the spectrogram resolves a third of a semitone
         found_db, semitones = pitch_undone_direct_ratio(source, shifted, 0.0, guess, rate_hz, search)
-        assert found_db >= search.pitch_undo_ratio_db + 2.0
+        assert found_db >= search.direct_ratio_db + 2.0
         assert semitones == pytest.approx(copy.pitch_semitones, abs=0.02)
-        assert pitch_undone_direct_ratio(source, shifted, 0.0, 0.0, rate_hz, search)[0] < search.pitch_undo_ratio_db  # needs the pitch undone
+        assert pitch_undone_direct_ratio(source, shifted, 0.0, 0.0, rate_hz, search)[0] < search.direct_ratio_db  # needs the pitch undone
     for number, semitones in enumerate((1.0, 1.5, -1.0, -2.0)):
         other = fp("other", word(20 + number, semitones=semitones)).waveform
         found = max(pitch_undone_direct_ratio(source, other, lag_s, semitones + offset, rate_hz, search)[0]
                     for lag_s in (-0.04, 0.0, 0.04) for offset in (-0.3, 0.0, 0.3))
-        assert found < search.pitch_undo_ratio_db - 3.0
+        assert found < search.direct_ratio_db - 3.0
 
 
 def test_a_pitch_shifted_word_is_flagged_with_its_pitch_and_takes_at_other_pitches_are_not():
@@ -127,11 +127,30 @@ def test_a_pitch_shifted_word_is_flagged_with_its_pitch_and_takes_at_other_pitch
     matches = find_copies(prints, SETTINGS, search)
     assert [{m.first, m.second} for m in matches] == [{"copy", "take0"}]
     [match] = matches
-    assert match.coherence < search.coherence_threshold and match.direct_db >= search.pitch_undo_ratio_db
+    assert match.coherence < search.coherence_threshold and match.direct_db >= search.direct_ratio_db
     sign = 1 if match.first == "take0" else -1
     assert sign * match.pitch_semitones == pytest.approx(copy.pitch_semitones, abs=0.02)  # finer than the spectrogram's
     everything = find_copies(prints, SETTINGS, search, all_scores=True)
     assert any({m.first, m.second} & {"higher", "lower"} and abs(m.pitch_semitones) >= 0.2 for m in everything)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_reverberant_copy_of_a_word_is_flagged_by_its_direct_path_and_takes_are_not(seed, takes):
+    """0.6 s of reverberation leaves a word's waveform coherence and spectrogram score inside the takes' range; its
+    response to the source is causal (a direct path, then a tail), a take's to another take is not."""
+    search = SearchSettings()
+    copy = reverb(Copy(takes["take3"].copy(), SR), np.random.default_rng(seed), rt60_s=0.6)
+    prints = [fp(name, audio) for name, audio in takes.items()] + [fp("copy", copy.samples)]
+    matches = find_copies(prints, SETTINGS, search)
+    assert [{m.first, m.second} for m in matches] == [{"take3", "copy"}]
+    [match] = matches
+    assert match.coherence < search.coherence_threshold and match.score < search.short_clip_threshold  # the other tests miss it
+    assert match.direct_db >= search.direct_ratio_db + 3.0 and "direct path +" in match.describe()
+    assert "pitch undone" not in match.describe()
+    waveforms = [fp(name, audio).waveform for name, audio in takes.items()]
+    rate_hz = SETTINGS.waveform_rate_hz
+    assert max(direct_path_db(waveforms[i], waveforms[j], 0.0, rate_hz, search)
+               for i in range(len(waveforms)) for j in range(i + 1, len(waveforms))) < search.direct_ratio_db - 3.0
 
 
 def test_the_fingerprint_cache_keeps_short_waveforms_only(tmp_path):

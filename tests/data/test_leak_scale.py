@@ -40,7 +40,7 @@ def test_a_plain_copy_is_flagged_and_each_loss_has_its_stage(clips):
     pruned = replace(search, triplet_candidates_per_item=0, triplet_more_votes=10**9)
     assert leak_scale.stages(clips, planted, pruned)[(0, 4)][0] == "top-pairs"
     # no candidate per query clip: there only with a wider cap
-    capped = replace(search, candidates_per_item=0)
+    capped = replace(search, candidates_per_item=0, short_candidates_per_item=0)
     assert leak_scale.stages(clips, planted, capped)[(0, 4)][0] == "not-shortlisted/cap"
     # confirmed, but under a threshold no score reaches (and neither the alignment's consistency nor the score above
     # the backgrounds is asked)
