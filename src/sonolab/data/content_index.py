@@ -75,7 +75,8 @@ class SearchSettings:
     # ... and per short clip (the peak-pair index of clips up to `triplets_above_s`): a reverberant copy of a word
     # shares its smeared peaks with its speaker's other takes about as much as with its source, and the short sounds'
     # tests (`direct_path_db`) tell them apart cheaply. Chosen on validation (FSDD george, jackson, lucas, the
-    # issue's table): 16 (was 8) flags 3-5 more of 20 reverberant copies, no take pair (docs/benchmarks.md, session 6)
+    # issue's table): 16 (was 8) flags 3 more of 20 reverberant copies (plain and padded words), no take pair
+    # (docs/benchmarks.md, session 6)
     short_candidates_per_item: int = 16
     min_overlap_s: float = 1.0
     min_overlap_fraction: float = 0.8  # of the shorter clip, when it is shorter than min_overlap_s / this
@@ -1163,7 +1164,7 @@ def direct_path_db(first: np.ndarray, second: np.ndarray, lag_s: float, rate_hz:
 
 
 def _direct_to_precursor_db(x: np.ndarray, y: np.ndarray, lag_s: float, rate_hz: int, reach_s: float, search: SearchSettings) -> float:
-    """`pitch_undone_direct_ratio`'s measure in one direction: `h` with y ~ h * x (x's spectrum regularised where it is weak)."""
+    """`direct_path_db`'s measure in one direction: `h` with y ~ h * x (x's spectrum regularised where it is weak)."""
     n = 1 << int(np.ceil(np.log2(x.size + y.size)))  # no circular wrap of one clip onto the other
     spectrum_x, spectrum_y = np.fft.rfft(x, n), np.fft.rfft(y, n)
     frequency_hz = np.fft.rfftfreq(n, 1.0 / rate_hz)
