@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from test_content_index import SETTINGS, fp, melody
 
-from sonolab.data.content_index import (Match, SearchSettings, find_copies, is_consistent, is_long_copy, is_transformed,
-                                        required_score)
+from sonolab.data.content_index import (Match, SearchSettings, find_copies, in_search_range, is_consistent, is_copy,
+                                        is_long_copy, is_transformed, required_score)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmark_modules import load_benchmark  # noqa: E402
@@ -90,3 +90,14 @@ def test_a_second_take_of_a_melody_is_not_flagged():
     assert match.score >= SEARCH.consistency_min_score  # measured ...
     assert match.local_gain > SEARCH.consistency_max_gain and not is_consistent(match, SEARCH)  # ... and not a copy
     assert not _flagged(match)
+
+
+@pytest.mark.parametrize("pitch_semitones, tempo_ratio, inside", [(0.0, 1.0, True), (2.0, 1.175, True), (0.0, 0.846, True),
+                                                                   (2.67, 1.0, False), (0.0, 1.205, False), (-0.33, 0.824, False)])
+def test_a_long_match_settled_beyond_the_searched_pitch_and_tempo_is_no_copy(pitch_semitones, tempo_ratio, inside):
+    """The confirmation refines a little beyond the searched ranges (a copy near an edge settles there); a long pair
+    that settles outside them is not flagged, however well it scores, and the short sounds' decision is unchanged."""
+    match = Match("a", "b", 0.99, 0.0, pitch_semitones, tempo_ratio, 5.0, 40)
+    assert in_search_range(match, SEARCH) is inside
+    assert _flagged(match) is inside
+    assert is_copy(match, 1.0, SETTINGS, SEARCH)  # a short sound: its tempo is found less precisely
