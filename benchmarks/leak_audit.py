@@ -197,6 +197,16 @@ def folds_of(sources: dict[str, Path], truth: dict, group_of: dict[str, str] | N
     return fold
 
 
+def report_table(name: str, sources: dict[str, Path], folder: Path, per_kind: int, group_of: dict[str, str] | None,
+                 seeds: tuple[int, int], workers: int, identity_check: bool, recording_of: dict[str, str] | None = None) -> None:
+    """Plant the issue's table into `sources` (`plant_table`, under `folder`), place every recording group and copy in
+    the audit's folds (`folds_of`; `seeds`: of the planting and of the folds), audit across folds and print the result."""
+    table = plant_table(sources, folder, per_kind, seed=seeds[0])
+    paths = {**sources, **{copy_id: folder / f"{copy_id}.wav" for copy_id in table}}
+    folds = folds_of(sources, table, group_of, seed=seeds[1])
+    report(evaluate(name, paths, table, workers, None, folds), paths, identity_check=identity_check, recording_of=recording_of)
+
+
 def waveform_identity(first: Path, second: Path) -> float:
     """Normalised waveform cross-correlation at the best lag (1.0: the same samples)."""
     from scipy.signal import fftconvolve
@@ -309,12 +319,10 @@ def main() -> None:
                 report(evaluate(f"FSDD {len(sources):,} recordings padded to 5 s at 44.1 kHz (as ESC-50) + planted copies",
                                 paths, truth, args.workers, None), paths, identity_check=True)
                 if args.issue_table:  # short sounds padded as ESC-50 pads them, at the table's settings, in the audit's folds
-                    table = plant_table(padded, work / "fsdd_padded_table", args.issue_table, seed=8 + args.seed)
-                    table_paths = {**padded, **{copy_id: work / "fsdd_padded_table" / f"{copy_id}.wav" for copy_id in table}}
-                    folds = folds_of(padded, table, {i: i.split("_")[1] for i in padded}, seed=9 + args.seed)
-                    report(evaluate(f"FSDD padded + the issue's table ({args.issue_table} copies of each kind), across 5 folds "
-                                    "(a speaker's recordings in one fold)", table_paths, table, args.workers, None, folds),
-                           table_paths, identity_check=True)
+                    report_table(f"FSDD padded + the issue's table ({args.issue_table} copies of each kind), across 5 folds "
+                                 "(a speaker's recordings in one fold)", padded, work / "fsdd_padded_table", args.issue_table,
+                                 {i: i.split("_")[1] for i in padded}, (8 + args.seed, 9 + args.seed), args.workers,
+                                 identity_check=True)
         if not args.skip_generated:
             start = time.perf_counter()
             recording_of = None
@@ -330,12 +338,9 @@ def main() -> None:
             result = evaluate(f"{name} + planted copies", paths, truth, args.workers, None)
             report(result, paths, identity_check=args.esc_root is not None, recording_of=recording_of)
             if args.issue_table:
-                table = plant_table(sources, work / "table_copies", args.issue_table, seed=4 + args.seed)
-                table_paths = {**sources, **{copy_id: work / "table_copies" / f"{copy_id}.wav" for copy_id in table}}
-                folds = folds_of(sources, table, recording_of, seed=6 + args.seed)
-                report(evaluate(f"{name} + the issue's table ({args.issue_table} copies of each kind), across 5 folds",
-                                table_paths, table, args.workers, None, folds), table_paths,
-                       identity_check=args.esc_root is not None, recording_of=recording_of)
+                report_table(f"{name} + the issue's table ({args.issue_table} copies of each kind), across 5 folds", sources,
+                             work / "table_copies", args.issue_table, recording_of, (4 + args.seed, 6 + args.seed), args.workers,
+                             identity_check=args.esc_root is not None, recording_of=recording_of)
             sizes, seconds = [], []
             for size in [int(s) for s in args.scaling.split(",") if s]:
                 subset = dict(sorted(sources.items())[:size])

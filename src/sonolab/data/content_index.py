@@ -210,7 +210,7 @@ class Match:
 
     def describe(self) -> str:
         coherence = f", waveform coherence {self.coherence:.2f}" if self.coherence >= 0 else ""
-        undone = " with the pitch undone" if abs(self.pitch_semitones) >= 0.2 else ""
+        undone = " with the pitch undone" if is_pitch_shifted(self) else ""
         coherence += f", direct path{undone} {self.direct_db:+.1f} dB" if self.direct_db > -99 else ""
         consistency = (f", segments agreeing {self.agreement:.2f}, local gain {self.local_gain:.3f}, union score "
                        f"{self.union_score:.2f}") if self.agreement >= 0 else ""
@@ -1293,7 +1293,7 @@ def is_short_copy(match: Match, shorter_s: float, search: SearchSettings) -> boo
     measured: its waveform coherence, its spectrogram score against the short-clip thresholds, or its direct path
     (with the pitch undone for a pitch-shifted match; it needs both clips short; the coherence of a short sound
     and a long file is measured when `find_copies` has the long file's path: `_segment_coherence`)."""
-    short = replace(search, threshold=search.short_pitch_threshold if abs(match.pitch_semitones) >= 0.2 else search.short_clip_threshold)
+    short = replace(search, threshold=search.short_pitch_threshold if is_pitch_shifted(match) else search.short_clip_threshold)
     return (match.coherence >= search.coherence_threshold or match.direct_db >= search.direct_ratio_db
             or match.score >= required_score(match.overlap_s, short, shorter_s, is_transformed(match)))
 
@@ -1355,7 +1355,12 @@ def required_score(overlap_s: float, search: SearchSettings, shorter_s: float | 
 
 def is_transformed(match: Match) -> bool:
     """Whether a match changes pitch or tempo (beyond what the search resolves on an exact copy)."""
-    return abs(match.pitch_semitones) >= 0.2 or abs(np.log(match.tempo_ratio)) >= 0.015
+    return is_pitch_shifted(match) or abs(np.log(match.tempo_ratio)) >= 0.015
+
+
+def is_pitch_shifted(match: Match) -> bool:
+    """Whether a match changes pitch (beyond what the search resolves on an exact copy: a bin is a third of a semitone)."""
+    return abs(match.pitch_semitones) >= 0.2
 
 
 def find_copies(prints: Sequence[Fingerprint], settings: FingerprintSettings, search: SearchSettings | None = None,
@@ -1462,7 +1467,7 @@ def _measure_direct_path(match: Match, first: np.ndarray, second: np.ndarray, ra
     """A short match with its `direct_db`: `pitch_undone_direct_ratio` when it changes pitch and scores
     `pitch_undo_min_score` (and, when that makes it a copy, the finer pitch the test found), `direct_path_db` when it
     does not and scores `direct_min_score`; unchanged otherwise."""
-    if abs(match.pitch_semitones) < 0.2:
+    if not is_pitch_shifted(match):
         if match.score < search.direct_min_score:
             return match
         return replace(match, direct_db=direct_path_db(first, second, match.lag_s, rate_hz, search))
