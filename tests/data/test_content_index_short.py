@@ -165,3 +165,12 @@ def test_the_fingerprint_cache_keeps_short_waveforms_only(tmp_path):
     assert again["short"].waveform.dtype == np.float16
     assert again["short"].waveform.size == pytest.approx(first["short"].duration_s * SETTINGS.waveform_rate_hz, abs=2)
     np.testing.assert_array_equal(again["short"].waveform, first["short"].waveform)
+
+
+def test_short_clips_take_their_candidates_from_short_candidates_per_item(takes):
+    """The peak-pair index of short clips keeps `short_candidates_per_item` candidates per clip (not
+    `candidates_per_item`, the long clips' limit): with none, even a plain copy of a word is never compared."""
+    prints = [fp(name, audio) for name, audio in takes.items()] + [fp("copy", -0.5 * takes["take4"])]
+    pairs = [{m.first, m.second} for m in find_copies(prints, SETTINGS, SearchSettings(candidates_per_item=0))]
+    assert pairs == [{"take4", "copy"}]
+    assert find_copies(prints, SETTINGS, SearchSettings(short_candidates_per_item=0)) == []
