@@ -40,10 +40,11 @@ Two steps (see `sonolab.data.fingerprint` for the representation):
    response deconvolved from the pair has a direct path and little before it, as a reverberant or time-stretched
    copy's does and a second take's does not); for a pitch-shifted pair after undoing the match's pitch by
    resampling (`pitch_undone_direct_ratio`).
-4. Long clips also have a second shortlist, for reverberant copies whose peaks are smeared away: each clip's
-   nearest neighbours by the correlation of coarse band envelopes at tempo 1 (`sonolab.data.envelope_neighbours`,
-   quadratic but one matrix product per lag), judged on the room response between the two files alone
-   (`direct_path_db`, `long_direct_ratio_db`): a neighbour's spectrogram score never flags it.
+4. A second shortlist, for reverberant copies whose peaks the tail smears away: each clip's nearest neighbours by
+   the correlation of coarse band envelopes at tempo 1 (`sonolab.data.envelope_neighbours`, quadratic but one matrix
+   product per lag; long clips with long, short with short), judged on the room response between the two waveforms
+   alone (`direct_path_db`: the files' for long clips, at `long_direct_ratio_db`; the fingerprints' for short ones, at
+   `direct_ratio_db`): a neighbour's spectrogram score never flags it.
 
 Hand-written because no maintained library searches over pitch and tempo (Chromaprint and
 landmark fingerprinters assume both unchanged) or confirms a match on fine structure.
@@ -199,9 +200,10 @@ class SearchSettings:
     # short clips (both with waveforms), the same second shortlist: each clip's `short_envelope_neighbours` partners by
     # band envelopes on frames of `short_envelope_pool_frames`, lags up to `short_envelope_max_lag_s`; such a pair is a
     # copy when `direct_path_db` of the two waveforms reaches `direct_ratio_db` (the short pairs' threshold). Chosen on
-    # validation only (FSDD george, jackson, lucas, the issue's table planted, 20 copies per kind; `/tmp/s7/short_env.py`):
-    # 14 of 20 reverberant copies among the first four partners (2 more than the peak index flags: 5 of its misses
-    # had no vote at all), the 4,700 other partner pairs (second takes) at 3.4 dB at most
+    # validation only (FSDD george, jackson, lucas, the issue's table planted, 20 copies per kind): 2 of the 5
+    # reverberant copies the peak index flagged not (it gave them no vote at all) were partners, at 7.1 dB or more; the
+    # 4,700 partner pairs that are no copies (second takes) reached 3.4 dB; the benchmark's validation draw: reverb
+    # 7 -> 10 of 10, no false positive (docs/benchmarks.md, "envelope neighbours")
     short_envelope_neighbours: int = 4
     short_envelope_pool_frames: int = 3  # 24 ms
     short_envelope_max_lag_s: float = 0.192
@@ -231,8 +233,8 @@ class Match:
     # long clips under their required score (`above_background_score`; -1: not measured): the score over the cells
     # well above each clip's background
     background_score: float = -1.0
-    # long clips found by their band envelopes (`_envelope_chunk`), not by the peak index: the envelopes' correlation;
-    # such a match is judged on its room response only (`direct_db`); -1: shortlisted by the peaks
+    # a pair found by its band envelopes (`_envelope_chunk`), not by the peak index: the envelopes' correlation; such a
+    # match is judged on its room response only (`direct_db`); -1: shortlisted by the peaks
     envelope: float = -1.0
 
     def to_dict(self) -> dict[str, float | str | int]:
@@ -1335,7 +1337,8 @@ def is_short_copy(match: Match, shorter_s: float, search: SearchSettings) -> boo
     """`find_copies`' decision for a pair whose shorter clip is short (`shorter_s`: its duration) from what was
     measured: its waveform coherence, its spectrogram score against the short-clip thresholds, or its direct path
     (with the pitch undone for a pitch-shifted match; it needs both clips short; the coherence of a short sound
-    and a long file is measured when `find_copies` has the long file's path: `_segment_coherence`)."""
+    and a long file is measured when `find_copies` has the long file's path: `_segment_coherence`). A pair of envelope
+    neighbours (`_envelope_chunk`) is judged on its direct path only."""
     if match.envelope >= 0:  # an envelope neighbour, not shortlisted by the peaks: judged on its room response only
         return match.direct_db >= search.direct_ratio_db
     short = replace(search, threshold=search.short_pitch_threshold if is_pitch_shifted(match) else search.short_clip_threshold)
