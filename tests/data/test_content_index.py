@@ -71,8 +71,9 @@ KINDS = [("shift_trim",), ("polarity",), ("gain",), ("noise_10_20db",), ("reverb
 # too little waveform coherence and scores under the short-clip threshold (set above second takes of one
 # spoken word, which match more closely than these melodies' takes); alone it is flagged by its direct path
 # (`direct_path_db`), after MP3 coding at a wrong tempo it is not. Known gaps, kept visible here.
-UNDER_THRESHOLD = {("pitch",), ("stretch",), ("shift_trim", "pitch"), ("noise_10_20db", "stretch"), ("pitch", "reverb"), ("stretch", "mp3"),
-                   ("reverb", "mp3")}
+UNDER_THRESHOLD = {("pitch",), ("stretch",), ("shift_trim", "pitch"), ("noise_10_20db", "stretch"), ("pitch", "reverb"), ("stretch", "mp3")}
+# (reverb + MP3 scores under the threshold too, and settles on a wrong tempo, but is flagged as its source's envelope
+# neighbour by its room response: `sonolab.data.envelope_neighbours`)
 # Known misalignments: the tempo search settles on a wrong tempo for these two (a reverberant or coded
 # copy with few surviving peaks); kept visible as strict expected failures.
 MISALIGNED = {("stretch", "mp3"), ("reverb", "mp3")}
@@ -90,6 +91,7 @@ def _copy_and_matches(kinds, sources, source_prints, all_scores):
                                    if k in MISALIGNED else k for k in KINDS], ids=["+".join(k) for k in KINDS])
 def test_each_kind_of_copy_is_aligned_with_its_lag_pitch_and_tempo_and_outranks_other_pairs(kinds, sources, source_prints):
     copy, matches = _copy_and_matches(kinds, sources, source_prints, all_scores=True)
+    matches = [m for m in matches if m.envelope < 0]  # the peak index's candidates (envelope neighbours: their own test)
     [match] = [m for m in matches if {m.first, m.second} == {"src2", "copy"}]
     assert match.score > max(m.score for m in matches if m is not match) + 0.15
     sign = 1 if match.first == "src2" else -1

@@ -4,6 +4,8 @@ match as closely as a copy's."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -169,8 +171,10 @@ def test_the_fingerprint_cache_keeps_short_waveforms_only(tmp_path):
 
 def test_short_clips_take_their_candidates_from_short_candidates_per_item(takes):
     """The peak-pair index of short clips keeps `short_candidates_per_item` candidates per clip (not
-    `candidates_per_item`, the long clips' limit): with none, even a plain copy of a word is never compared."""
+    `candidates_per_item`, the long clips' limit): with none (and no envelope neighbours, the second shortlist), even a
+    plain copy of a word is never compared."""
     prints = [fp(name, audio) for name, audio in takes.items()] + [fp("copy", -0.5 * takes["take4"])]
-    pairs = [{m.first, m.second} for m in find_copies(prints, SETTINGS, SearchSettings(candidates_per_item=0))]
+    peaks_only = SearchSettings(short_envelope_neighbours=0)
+    pairs = [{m.first, m.second} for m in find_copies(prints, SETTINGS, replace(peaks_only, candidates_per_item=0))]
     assert pairs == [{"take4", "copy"}]
-    assert find_copies(prints, SETTINGS, SearchSettings(short_candidates_per_item=0)) == []
+    assert find_copies(prints, SETTINGS, replace(peaks_only, short_candidates_per_item=0)) == []

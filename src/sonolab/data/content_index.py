@@ -1423,7 +1423,9 @@ def find_copies(prints: Sequence[Fingerprint], settings: FingerprintSettings, se
     in the same partition of every split) are left out of the shortlist itself, so they take none of the few
     candidates each clip keeps (`candidates_per_item`, `_top_pairs`): those go to the pairs that matter.
     `keep_pair(first_id, second_id)` (optional) skips shortlisted pairs that need no check (e.g. the
-    same partition); `all_scores=True` returns every confirmed candidate whatever its score.
+    same partition); `all_scores=True` returns every confirmed candidate whatever its score, and every measured envelope
+    neighbour (the second shortlist, `_envelope_pairs`: a pair the peak index shortlisted but did not flag can appear
+    twice, once from each; `Match.envelope` tells them apart).
     `paths` (optional, item id -> audio file): a short sound matched in a long file (whose fingerprint keeps no
     waveform) is also compared as waveforms with the matching stretch of that file, read from disk
     (`_segment_coherence`): a noisy copy of a short sound in silence keeps the whole file's length.
