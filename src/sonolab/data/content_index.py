@@ -1434,7 +1434,7 @@ def find_copies(prints: Sequence[Fingerprint], settings: FingerprintSettings, se
     """
     import sys
 
-    from sonolab.data.parallel import default_workers, map_in_workers
+    from sonolab.data.parallel import default_workers
 
     workers = default_workers() if workers is None else int(workers)
     search = search or SearchSettings()
@@ -1444,26 +1444,28 @@ def find_copies(prints: Sequence[Fingerprint], settings: FingerprintSettings, se
     block_of = None if blocks is None else _block_codes([fp.item_id for fp in usable], blocks)
     candidates = [c for c in shortlist(usable, settings, search, workers, block_of)
                   if keep_pair is None or keep_pair(usable[c.first].item_id, usable[c.second].item_id)]
-    if len(candidates) < 64:
-        workers = 1
-    # contiguous chunks (candidates come sorted by their first clip: its spectrogram is reused)
-    size = max(16, len(candidates) // (max(1, workers) * 8))
-    chunks = [candidates[i:i + size] for i in range(0, len(candidates), size)]
     _JOB.update(usable=usable, settings=settings, search=search, all_scores=all_scores, paths=paths or {})
     try:
-        matches: list[Match] = []
-        for found in map_in_workers(_confirm_chunk, chunks, max(1, workers), progress, "confirming candidate copies",
-                                    weights=[len(c) for c in chunks], chunksize=1):
-            matches += found
+        matches = _in_chunks(_confirm_chunk, candidates, workers, progress, "confirming candidate copies")
         pairs = _envelope_pairs(usable, matches, block_of, keep_pair, settings, search, paths or {})
-        size = max(16, len(pairs) // (max(1, workers) * 8))
-        chunks_of_pairs = [pairs[i:i + size] for i in range(0, len(pairs), size)]
-        for found in map_in_workers(_envelope_chunk, chunks_of_pairs, max(1, workers) if len(pairs) >= 64 else 1, progress,
-                                    "measuring envelope neighbours", weights=[len(c) for c in chunks_of_pairs], chunksize=1):
-            matches += found
-        return matches
+        return matches + _in_chunks(_envelope_chunk, pairs, workers, progress, "measuring envelope neighbours")
     finally:
         _JOB.clear()
+
+
+def _in_chunks(function, items: list, workers: int, progress: bool, description: str) -> list[Match]:
+    """The matches `function` keeps of `items` (candidates or envelope pairs of the running `find_copies`), in contiguous
+    chunks (they come sorted by their first clip: its spectrogram is reused) over `workers` forked processes (one for
+    under 64 items)."""
+    from sonolab.data.parallel import map_in_workers
+
+    workers = max(1, workers) if len(items) >= 64 else 1
+    size = max(16, len(items) // (workers * 8))
+    chunks = [items[i:i + size] for i in range(0, len(items), size)]
+    matches: list[Match] = []
+    for found in map_in_workers(function, chunks, workers, progress, description, weights=[len(c) for c in chunks], chunksize=1):
+        matches += found
+    return matches
 
 
 def _envelope_pairs(usable: Sequence[Fingerprint], matches: list[Match], block_of: np.ndarray | None, keep_pair,
@@ -1504,11 +1506,17 @@ def _envelope_chunk(pairs: list[tuple[int, int, int, int, float]]) -> list[Match
     usable, settings, search, all_scores = _JOB["usable"], _JOB["settings"], _JOB["search"], _JOB["all_scores"]
     paths, rate = _JOB.get("paths", {}), settings.waveform_rate_hz
     waveforms: dict[str, np.ndarray | None] = {}
+    prepared: dict[int, Prepared] = {}  # each clip's spectrogram once (pairs come sorted by their first clip)
     matches = []
     for i, j, centre, reach, envelope in pairs:
         first, second = usable[i], usable[j]
         if len(waveforms) > 256:  # ~160 kB per 5 s file
             waveforms.clear()
+        if len(prepared) > 512:
+            prepared.clear()
+        for index in (i, j):
+            if index not in prepared:
+                prepared[index] = prepare(fingerprint_decibels(usable[index]), search)
         short = first.waveform is not None and second.waveform is not None
         if short:
             x, y = first.waveform.astype(np.float32), second.waveform.astype(np.float32)
@@ -1516,7 +1524,7 @@ def _envelope_chunk(pairs: list[tuple[int, int, int, int, float]]) -> list[Match
             x, y = (_file_waveform(fp.item_id, paths, waveforms, rate) for fp in (first, second))
         if x is None or y is None:
             continue
-        a, b = prepare(fingerprint_decibels(first), search), prepare(fingerprint_decibels(second), search)
+        a, b = prepared[i], prepared[j]
         min_frames = int(min(search.min_overlap_s / settings.frame_s, search.min_overlap_fraction * min(first.frames, second.frames)))
         score, lag, overlap = _best_unit_lag(a, b, centre, reach, min_frames, search)
         direct_db = direct_path_db(x, y, lag * settings.frame_s, rate, search, reach_s=None if short else search.envelope_lag_search_s)
@@ -1530,14 +1538,13 @@ def _envelope_chunk(pairs: list[tuple[int, int, int, int, float]]) -> list[Match
 def _best_unit_lag(a: Prepared, b: Prepared, centre: int, reach: int, min_frames: int, search: SearchSettings) -> tuple[float, int, int]:
     """(score, lag, overlap in frames): the best `correlation` at tempo 1 and pitch 0 within `reach` frames of `centre`,
     every 4th lag then +/-3 around the best (one lag at a time: `correlations` scores every lag of its span)."""
-    best_score, best_lag = -2.0, centre
+    best = (-2.0, centre, 0)
     for lags in (range(centre - reach, centre + reach + 1, 4), None):
-        for lag in lags if lags is not None else range(best_lag - 3, best_lag + 4):
-            score = correlation(a, b, lag, 0, min_frames, search.min_coverage)[0]
-            if score > best_score:
-                best_score, best_lag = score, lag
-    score, overlap = correlation(a, b, best_lag, 0, min_frames, search.min_coverage)
-    return score, best_lag, overlap
+        for lag in lags if lags is not None else range(best[1] - 3, best[1] + 4):
+            score, overlap = correlation(a, b, lag, 0, min_frames, search.min_coverage)
+            if score > best[0]:
+                best = (score, lag, overlap)
+    return best
 
 
 def _file_waveform(item_id: str, paths: dict[str, Path], waveforms: dict[str, np.ndarray | None], rate_hz: int) -> np.ndarray | None:
